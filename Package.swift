@@ -1,0 +1,71 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Data flows one way: kernel (bpf/) → CFathomBPF / CFathomPcap → FathomCapture → FathomRecording + FathomDissect
+// → calls store → FathomKFL → FathomAgent (HTTP API, MCP) → the `fathom` executable.
+// Kernel-facing targets (CFathomBPF, CFathomPcap, FathomCapture) are the only ones that need root to exercise.
+let package = Package(
+    name: "Fathom",
+    platforms: [.macOS(.v15)],
+    products: [.executable(name: "fathom", targets: ["fathom"])],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+    ],
+    targets: [
+        // libbpf and the embedded BPF objects. The only module that includes libbpf headers.
+        .target(
+            name: "CFathomBPF",
+            cSettings: [.unsafeFlags(["-std=gnu23"])],
+            linkerSettings: [.linkedLibrary("bpf"), .linkedLibrary("elf"), .linkedLibrary("z")]
+        ),
+        // libpcap, kept apart: its headers clash with libbpf's (struct bpf_insn, struct bpf_program).
+        .target(name: "CFathomPcap", linkerSettings: [.linkedLibrary("pcap")]),
+
+        // Pure code: no privileges, no system libraries.
+        .target(name: "FathomModel"),
+        .target(name: "FathomRecording", dependencies: ["FathomModel"]),
+        .target(name: "FathomDissect", dependencies: ["FathomModel", "FathomRecording"]),
+        .target(name: "FathomKFL", dependencies: ["FathomModel"]),
+
+        // Kernel-facing capture: BPF loader, ring-buffer drainer, libpcap fallback.
+        .target(
+            name: "FathomCapture",
+            dependencies: [
+                "CFathomBPF", "FathomModel", "FathomRecording",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The libpcap fallback, a module of its own so libpcap's headers never meet libbpf's.
+        .target(
+            name: "FathomPcapCapture",
+            dependencies: [
+                "CFathomPcap", "FathomModel", "FathomRecording",
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "FathomAgent",
+            dependencies: [
+                "FathomCapture", "FathomPcapCapture", "FathomRecording", "FathomModel",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "fathom",
+            dependencies: [
+                "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
+        .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
+        .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"]),
+        .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),
+        .testTarget(name: "FathomCaptureTests", dependencies: ["FathomCapture"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

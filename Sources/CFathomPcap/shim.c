@@ -1,0 +1,1 @@
+#include "CFathomPcap.h"
