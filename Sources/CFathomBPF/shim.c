@@ -1,1 +1,112 @@
 #include "CFathomBPF.h"
+#include <bpf/btf.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+struct bpf_object *fathom_bpf_open(const unsigned char *data, size_t size, const char *name)
+{
+	LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = name);
+	struct bpf_object *obj = bpf_object__open_mem(data, size, &opts);
+	if (libbpf_get_error(obj))
+		return NULL;
+	return obj;
+}
+
+int fathom_bpf_set_rodata(struct bpf_object *obj, const char *variable, const void *value, size_t size)
+{
+	struct btf *btf = bpf_object__btf(obj);
+	struct bpf_map *rodata = bpf_object__find_map_by_name(obj, ".rodata");
+	if (!btf || !rodata)
+		return -ENOENT;
+	int sec_id = btf__find_by_name_kind(btf, ".rodata", BTF_KIND_DATASEC);
+	if (sec_id < 0)
+		return -ENOENT;
+	const struct btf_type *sec = btf__type_by_id(btf, sec_id);
+	const struct btf_var_secinfo *vs = btf_var_secinfos(sec);
+	size_t data_size = 0;
+	char *data = bpf_map__initial_value(rodata, &data_size);
+	if (!data)
+		return -ENOENT;
+	for (int i = 0; i < btf_vlen(sec); i++, vs++) {
+		const struct btf_type *var = btf__type_by_id(btf, vs->type);
+		if (strcmp(btf__name_by_offset(btf, var->name_off), variable) != 0)
+			continue;
+		if (vs->size != size || vs->offset + size > data_size)
+			return -EINVAL;
+		memcpy(data + vs->offset, value, size);
+		return 0;
+	}
+	return -ENOENT;
+}
+
+int fathom_bpf_create_ringbuf(const char *name, __u32 bytes)
+{
+	int fd = bpf_map_create(BPF_MAP_TYPE_RINGBUF, name, 0, 0, bytes, NULL);
+	return fd < 0 ? -errno : fd;
+}
+
+int fathom_bpf_tc_attach(int ifindex, int ingress, int prog_fd)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	int err = bpf_tc_hook_create(&hook);
+	if (err && err != -EEXIST)
+		return err;
+	LIBBPF_OPTS(bpf_tc_opts, opts, .prog_fd = prog_fd, .handle = 0xfa7, .priority = 1);
+	return bpf_tc_attach(&hook, &opts);
+}
+
+int fathom_bpf_tc_detach(int ifindex, int ingress)
+{
+	LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = ifindex,
+		    .attach_point = ingress ? BPF_TC_INGRESS : BPF_TC_EGRESS);
+	LIBBPF_OPTS(bpf_tc_opts, opts, .handle = 0xfa7, .priority = 1);
+	return bpf_tc_detach(&hook, &opts);
+}
+
+/* Verifier logs can be long; keep the tail, where the reason is. */
+static char log_buffer[64 * 1024];
+static size_t log_length;
+static pthread_mutex_t log_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static int append_log(enum libbpf_print_level level, const char *format, va_list args)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	char line[4096];
+	int n = vsnprintf(line, sizeof(line), format, args);
+	if (n <= 0)
+		return 0;
+	size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	pthread_mutex_lock(&log_lock);
+	if (log_length + len >= sizeof(log_buffer)) {
+		size_t keep = sizeof(log_buffer) / 2;
+		memmove(log_buffer, log_buffer + log_length - keep, keep);
+		log_length = keep;
+	}
+	memcpy(log_buffer + log_length, line, len);
+	log_length += len;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}
+
+void fathom_bpf_capture_log(void)
+{
+	libbpf_set_print(append_log);
+}
+
+size_t fathom_bpf_take_log(char *buffer, size_t size)
+{
+	if (size == 0)
+		return 0;
+	pthread_mutex_lock(&log_lock);
+	size_t n = log_length < size - 1 ? log_length : size - 1;
+	memcpy(buffer, log_buffer + log_length - n, n);
+	buffer[n] = 0;
+	log_length = 0;
+	pthread_mutex_unlock(&log_lock);
+	return n;
+}

@@ -1,7 +1,32 @@
+/* The one module that includes libbpf's headers (they clash with libpcap's), plus the BPF objects embedded in the
+ * binary and the few helpers Swift cannot express: libbpf's option structs are filled through C macros. */
 #ifndef CFATHOM_BPF_H
 #define CFATHOM_BPF_H
 #include <linux/types.h>
+#include <stddef.h>
 #include <bpf/libbpf.h>
 #include <bpf/bpf.h>
 #include "../../../bpf/fathom_events.h"
+
+/* bpf/capture.bpf.o, compiled by `make bpf` and embedded at build time. */
+extern const unsigned char fathom_capture_bpf_object[];
+extern const size_t fathom_capture_bpf_object_size;
+
+/* Opens an embedded object under a given name; NULL with errno set on failure. */
+struct bpf_object *fathom_bpf_open(const unsigned char *data, size_t size, const char *name);
+
+/* Sets a `const volatile` global before load, found by name through the object's BTF. 0 or -errno. */
+int fathom_bpf_set_rodata(struct bpf_object *obj, const char *variable, const void *value, size_t size);
+
+/* A BPF ring buffer of `bytes` (a power of two, multiple of the page size). fd or -errno. */
+int fathom_bpf_create_ringbuf(const char *name, __u32 bytes);
+
+/* tc clsact attach/detach on an interface; `ingress` 1 or 0. 0 or -errno. */
+int fathom_bpf_tc_attach(int ifindex, int ingress, int prog_fd);
+int fathom_bpf_tc_detach(int ifindex, int ingress);
+
+/* libbpf's messages (verifier logs included) go to a buffer instead of stderr, so they can be reported. */
+void fathom_bpf_capture_log(void);
+/* Copies the last messages (NUL-terminated, at most `size` bytes) and clears the buffer. Returns the length. */
+size_t fathom_bpf_take_log(char *buffer, size_t size);
 #endif
