@@ -1,7 +1,12 @@
 #include "CFathomBPF.h"
 
 /* C23 #embed: SwiftPM rebuilds this file when the object changes. */
-const unsigned char fathom_capture_bpf_object[] = {
+static const unsigned char capture_object[] = {
 #embed "../../bpf/capture.bpf.o"
 };
-const size_t fathom_capture_bpf_object_size = sizeof(fathom_capture_bpf_object);
+
+const unsigned char *fathom_capture_bpf_object(size_t *size)
+{
+	*size = sizeof(capture_object);
+	return capture_object;
+}

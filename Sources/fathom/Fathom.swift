@@ -1,8 +1,9 @@
 import ArgumentParser
 
 @main
-struct Fathom: ParsableCommand {
+struct Fathom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "eBPF capture agent: records the node's traffic, dissects it into API calls, answers questions about them."
+        abstract: "eBPF capture agent: records the node's traffic, dissects it into API calls, answers questions about them.",
+        subcommands: [AgentCommand.self, SelfTestCommand.self]
     )
 }

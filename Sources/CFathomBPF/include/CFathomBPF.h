@@ -9,8 +9,7 @@
 #include "../../../bpf/fathom_events.h"
 
 /* bpf/capture.bpf.o, compiled by `make bpf` and embedded at build time. */
-extern const unsigned char fathom_capture_bpf_object[];
-extern const size_t fathom_capture_bpf_object_size;
+const unsigned char *fathom_capture_bpf_object(size_t *size);
 
 /* Opens an embedded object under a given name; NULL with errno set on failure. */
 struct bpf_object *fathom_bpf_open(const unsigned char *data, size_t size, const char *name);

@@ -1,0 +1,101 @@
+internal import CFathomBPF
+import FathomModel
+import Foundation
+
+/// Drains the per-CPU rings into a sink on a thread of its own. The programs wake it only past a fill threshold, so
+/// it also consumes every ring on a short timer; records are handed to the sink straight from ring memory, with no
+/// allocation per packet.
+final class RingDrainer: @unchecked Sendable {
+    private let sink: PacketSink
+    private let counters: CaptureCounters
+    private let intervalMilliseconds: Int32
+    private var ringBuffer: OpaquePointer?
+    private let running = NSCondition()
+    private var state: State = .idle
+    /// Wall clock minus CLOCK_MONOTONIC, refreshed about once a second by the drain thread only.
+    fileprivate var clockOffset = Clock.monotonicToRealtimeOffset()
+    private var lastOffsetRefresh = Clock.nanoseconds(CLOCK_MONOTONIC)
+
+    private enum State { case idle, running, stopping, stopped }
+
+    init(ringFDs: [Int32], sink: PacketSink, counters: CaptureCounters, intervalMilliseconds: Int32) throws {
+        self.sink = sink
+        self.counters = counters
+        self.intervalMilliseconds = intervalMilliseconds
+        guard let first = ringFDs.first else { throw BPFCaptureError(description: "no ring buffers", log: "") }
+        // Unretained: the ring buffer is freed in deinit, so it never outlives the drainer.
+        let context = Unmanaged.passUnretained(self).toOpaque()
+        guard let rb = ring_buffer__new(first, RingDrainer.onRecord, context, nil) else {
+            throw BPFCaptureError(description: "cannot open the ring buffers: \(String(cString: strerror(errno)))", log: "")
+        }
+        ringBuffer = rb
+        for fd in ringFDs.dropFirst() where ring_buffer__add(rb, fd, RingDrainer.onRecord, context) != 0 {
+            throw BPFCaptureError(description: "cannot add a ring buffer: \(String(cString: strerror(errno)))", log: "")
+        }
+    }
+
+    deinit { if let ringBuffer { ring_buffer__free(ringBuffer) } }
+
+    func start() {
+        running.lock()
+        guard state == .idle else {
+            running.unlock()
+            return
+        }
+        state = .running
+        running.unlock()
+        let thread = Thread { [self] in self.run() }
+        thread.name = "fathom-drain"
+        thread.start()
+    }
+
+    /// Returns once the thread has made its last pass over every ring and the sink has been flushed.
+    func stop() {
+        running.lock()
+        if state == .running {
+            state = .stopping
+            while state != .stopped { running.wait() }
+        }
+        running.unlock()
+    }
+
+    private func run() {
+        while true {
+            running.lock()
+            let stopping = state == .stopping
+            running.unlock()
+            if let ringBuffer {
+                _ = ring_buffer__poll(ringBuffer, intervalMilliseconds)
+                _ = ring_buffer__consume(ringBuffer)
+            }
+            let now = Clock.nanoseconds(CLOCK_MONOTONIC)
+            if now - lastOffsetRefresh > 1_000_000_000 {
+                clockOffset = Clock.monotonicToRealtimeOffset()
+                lastOffsetRefresh = now
+            }
+            sink.tick(nowNanoseconds: UInt64(now + clockOffset))
+            if stopping { break }
+        }
+        running.lock()
+        state = .stopped
+        running.broadcast()
+        running.unlock()
+    }
+
+    @inline(__always)
+    fileprivate func deliver(_ record: UnsafeRawBufferPointer) {
+        guard let (metadata, bytes) = PacketRecord.decode(record, clockOffsetNanoseconds: clockOffset) else {
+            counters.malformedRecords.add(1, ordering: .relaxed)
+            return
+        }
+        counters.count(captured: bytes.count, original: metadata.originalLength)
+        sink.append(metadata, bytes)
+    }
+
+    private static let onRecord: ring_buffer_sample_fn = { context, data, size in
+        guard let context, let data else { return 0 }
+        Unmanaged<RingDrainer>.fromOpaque(context).takeUnretainedValue()
+            .deliver(UnsafeRawBufferPointer(start: data, count: size))
+        return 0
+    }
+}
