@@ -2,11 +2,56 @@
 SHELL := /bin/bash
 CLANG ?= /opt/swift/usr/bin/clang
 SWIFT ?= swift
+DATA_DIR ?= /var/lib/fathom
+LISTEN ?= 127.0.0.1:8421
+FATHOM := .build/release/fathom
+
+# Debian packages the build, the tests and the benchmarks need.
+APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev bpftool tcpdump tshark iproute2 \
+	python3 python3-pip curl gcc
+PIP_PACKAGES := pytest
+
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)
 BPF_OBJECTS := $(BPF_SOURCES:.bpf.c=.bpf.o)
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -ffile-prefix-map=$(CURDIR)=. -Ibpf
 
-.PHONY: bpf bpf-check
+.PHONY: run test deps build build-release bpf bpf-check unit-test integration-test bench root
+
+run: root deps build-release
+	mkdir -p $(DATA_DIR)
+	$(FATHOM) agent --data-dir $(DATA_DIR) --listen $(LISTEN)
+
+test: root deps bpf-check build unit-test build-release integration-test
+
+root:
+	@if [ "$$(id -u)" != 0 ]; then \
+		echo "fathom loads BPF programs and installs packages: run 'sudo make $(MAKECMDGOALS)' instead."; exit 1; fi
+
+# Installs only what is missing, so a second run costs nothing.
+deps:
+	@missing=$$(for p in $(APT_PACKAGES); do dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q "install ok installed" || echo $$p; done); \
+	if [ -n "$$missing" ]; then \
+		echo "installing: $$missing"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
+	fi
+	@for p in $(PIP_PACKAGES); do python3 -c "import $$p" 2>/dev/null || pip install -q $$p; done
+	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
+
+build:
+	$(SWIFT) build
+
+build-release:
+	$(SWIFT) build -c release
+
+unit-test:
+	$(SWIFT) test
+
+integration-test:
+	FATHOM=$(FATHOM) python3 -m pytest -q Tests/Integration
+
+bench: root deps build-release
+	FATHOM=$(FATHOM) python3 bench/run.py
+
 bpf: $(BPF_OBJECTS)
 
 bpf/%.bpf.o: bpf/%.bpf.c bpf/fathom_events.h bpf/vmlinux.h

@@ -66,6 +66,13 @@ let package = Package(
         .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),
         .testTarget(name: "FathomCaptureTests", dependencies: ["FathomCapture"]),
+        .testTarget(
+            name: "FathomAgentTests",
+            dependencies: [
+                "FathomAgent",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
+            ]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -84,7 +84,7 @@ final class RingDrainer: @unchecked Sendable {
 
     @inline(__always)
     fileprivate func deliver(_ record: UnsafeRawBufferPointer) {
-        guard let (metadata, bytes) = PacketRecord.decode(record, clockOffsetNanoseconds: clockOffset) else {
+        guard let (metadata, bytes) = RingRecord.decode(record, clockOffsetNanoseconds: clockOffset) else {
             counters.malformedRecords.add(1, ordering: .relaxed)
             return
         }

@@ -1,5 +1,5 @@
 /// A packet capture backend (eBPF or libpcap) as the agent drives it.
-public protocol PacketCapture: AnyObject, Sendable {
+public protocol PacketCapture: MetricsSource, Sendable {
     /// The capture source its packets carry.
     var source: CaptureSource { get }
     /// Starts delivering packets to `sink` from a capture thread of its own.
@@ -8,8 +8,6 @@ public protocol PacketCapture: AnyObject, Sendable {
     func stop()
     /// Stops recording without detaching, or resumes.
     func setPaused(_ paused: Bool)
-    /// Counters for /metrics.
-    func metrics() -> [Metric]
 }
 
 /// One Prometheus metric family.

@@ -1,5 +1,55 @@
 import ArgumentParser
+import FathomAgent
+import Foundation
+import Logging
 
 struct AgentCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "agent", abstract: "Capture and record this node's traffic.")
+    static let configuration = CommandConfiguration(
+        commandName: "agent", abstract: "Capture this node's traffic into a continuous recording and serve the HTTP API.")
+
+    @Option(help: "Where the recording and the databases live.") var dataDir = "/var/lib/fathom"
+    @Option(help: "HOST:PORT of the HTTP API. Anything but loopback needs a token.") var listen = "127.0.0.1:8421"
+    @Option(help: "auto (eBPF, else libpcap), ebpf or pcap.") var capture = AgentConfiguration.CaptureMode.auto
+    @Option(help: "Comma-separated interfaces to capture with tc as well.") var interfaces = ""
+    @Option(help: "Disk budget of the recording, bytes.") var retentionBytes = 2 << 30
+    @Option(help: "Rotate a segment past this size, bytes.") var segmentBytes = 64 << 20
+    @Option(help: "Rotate a segment past this age, seconds.") var segmentSeconds = 60
+    @Option(help: "Bytes kept per packet (at most 65535).") var snapLength: UInt32 = 65535
+    @Option(help: "Bearer token required by the HTTP API.") var token: String?
+    @Option(help: "File holding the bearer token.") var tokenFile: String?
+
+    func run() async throws {
+        var logger = Logger(label: "fathom.agent")
+        logger.logLevel = .info
+        var configuration = AgentConfiguration()
+        configuration.dataDirectory = dataDir
+        (configuration.listenHost, configuration.listenPort) = try Self.parseListen(listen)
+        configuration.captureMode = capture
+        configuration.interfaces = interfaces.split(separator: ",").map(String.init)
+        configuration.retentionBytes = retentionBytes
+        configuration.segmentBytes = segmentBytes
+        configuration.segmentSeconds = segmentSeconds
+        configuration.snapLength = snapLength
+        configuration.bearerToken = try token ?? tokenFile.map {
+            try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        let agent: Agent
+        do {
+            agent = try Agent(configuration: configuration, logger: logger)
+        } catch {
+            throw ValidationError("\(error)")
+        }
+        try await agent.run()
+    }
+
+    static func parseListen(_ value: String) throws -> (String, Int) {
+        guard let colon = value.lastIndex(of: ":"), let port = Int(value[value.index(after: colon)...]) else {
+            throw ValidationError("--listen takes HOST:PORT, e.g. 127.0.0.1:8421")
+        }
+        var host = String(value[..<colon])
+        if host.hasPrefix("["), host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host, port)
+    }
 }
+
+extension AgentConfiguration.CaptureMode: ExpressibleByArgument {}

@@ -2,7 +2,7 @@ internal import CFathomBPF
 import FathomModel
 
 /// Decodes the records the capture programs put in the rings (`struct fathom_packet_header` + packet bytes).
-public enum PacketRecord {
+public enum RingRecord {
     public static let headerSize = MemoryLayout<fathom_packet_header>.size
 
     /// The metadata and the captured bytes of one ring record, or nil when the record is not a well-formed packet

@@ -1,0 +1,104 @@
+import FathomCapture
+import FathomModel
+import FathomPcapCapture
+import FathomRecording
+import Foundation
+import Hummingbird
+import Logging
+
+/// `fathom agent`: captures into the continuous recording and serves the HTTP API until SIGINT/SIGTERM.
+public final class Agent {
+    public let configuration: AgentConfiguration
+    public let status: AgentStatus
+    private let capture: PacketCapture
+    private let store: SegmentStore
+    private let logger: Logger
+
+    /// Opens the recording and starts capturing. Throws a message fit for the user when neither is possible.
+    public init(configuration: AgentConfiguration, logger: Logger) throws {
+        try configuration.validate()
+        self.configuration = configuration
+        self.logger = logger
+        var recording = SegmentStore.Configuration(directory: configuration.dataDirectory + "/recording")
+        recording.segmentBytes = UInt64(configuration.segmentBytes)
+        recording.segmentSeconds = UInt64(configuration.segmentSeconds)
+        recording.retentionBytes = UInt64(configuration.retentionBytes)
+        let store = try SegmentStore(configuration: recording)
+        self.store = store
+        let features = KernelFeatures.probe()
+        let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
+        self.capture = capture
+        status = AgentStatus(features: features, captureSource: capture.source, fallbackReason: fallbackReason)
+    }
+
+    private static func startCapture(
+        _ configuration: AgentConfiguration, sink: PacketSink, logger: Logger
+    ) throws -> (PacketCapture, String?) {
+        func bpf() throws -> PacketCapture {
+            var bpfConfiguration = BPFCaptureConfiguration()
+            bpfConfiguration.snapLength = configuration.snapLength
+            bpfConfiguration.interfaces = configuration.interfaces
+            let capture = try BPFCapture(configuration: bpfConfiguration, logger: logger)
+            try capture.start(sink: sink)
+            return capture
+        }
+        func pcap() throws -> PacketCapture {
+            var pcapConfiguration = PcapCaptureConfiguration()
+            pcapConfiguration.snapLength = Int32(configuration.snapLength)
+            let capture = try PcapCapture(configuration: pcapConfiguration, logger: logger)
+            try capture.start(sink: sink)
+            return capture
+        }
+        switch configuration.captureMode {
+        case .ebpf:
+            return (try bpf(), nil)
+        case .pcap:
+            return (try pcap(), "--capture pcap was asked for")
+        case .auto:
+            do {
+                return (try bpf(), nil)
+            } catch {
+                let reason = Self.describe(error)
+                logger.warning("eBPF capture unavailable, falling back to libpcap: \(reason)")
+                return (try pcap(), reason)
+            }
+        }
+    }
+
+    private static func describe(_ error: Error) -> String {
+        guard let error = error as? BPFCaptureError else { return "\(error)" }
+        let tail = error.log.split(separator: "\n").suffix(2).joined(separator: " | ")
+        return tail.isEmpty ? error.description : "\(error.description) (libbpf: \(tail))"
+    }
+
+    /// Serves until SIGINT or SIGTERM, then detaches every program, flushes the recording and returns.
+    public func run() async throws {
+        defer { shutdown() }
+        let app = Application(
+            router: makeRouter(),
+            configuration: .init(address: .hostname(configuration.listenHost, port: configuration.listenPort), serverName: "fathom"),
+            logger: logger)
+        try await app.runService()
+    }
+
+    func shutdown() {
+        capture.stop()
+        store.close()
+        logger.info("capture detached, recording flushed")
+    }
+
+    func makeRouter() -> Router<BasicRequestContext> {
+        AgentRoutes(
+            status: status, metricSources: [capture, RecordingMetrics(store.statistics)],
+            bearerToken: configuration.bearerToken
+        ).router()
+    }
+}
+
+/// What /healthz reports: the chosen paths and why.
+public struct AgentStatus: Sendable, Codable {
+    public var features: KernelFeatures
+    public var captureSource: CaptureSource
+    /// Why eBPF is not in use, when it is not.
+    public var fallbackReason: String?
+}

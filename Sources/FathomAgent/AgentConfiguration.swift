@@ -1,0 +1,44 @@
+/// Everything `fathom agent` is told on its command line.
+public struct AgentConfiguration: Sendable {
+    public enum CaptureMode: String, Sendable, CaseIterable {
+        /// eBPF, falling back to libpcap (with the reason logged) when eBPF cannot load or attach.
+        case auto
+        case ebpf
+        case pcap
+    }
+
+    public var dataDirectory = "/var/lib/fathom"
+    public var listenHost = "127.0.0.1"
+    public var listenPort = 8421
+    public var captureMode = CaptureMode.auto
+    /// Interfaces captured with tc as well, for traffic that never reaches a local socket.
+    public var interfaces: [String] = []
+    public var retentionBytes = 2 << 30
+    public var segmentBytes = 64 << 20
+    public var segmentSeconds = 60
+    public var snapLength: UInt32 = 65535
+    /// Required on every request but /healthz when set; required to listen anywhere but loopback.
+    public var bearerToken: String?
+
+    public init() {}
+
+    /// Listening beyond this machine without a token would expose captured traffic to the network.
+    public func validate() throws {
+        let loopback = listenHost == "localhost" || listenHost == "::1" || listenHost.hasPrefix("127.")
+        if !loopback && (bearerToken ?? "").isEmpty {
+            throw AgentError(
+                "listening on \(listenHost) needs a bearer token: pass --token or --token-file, or listen on 127.0.0.1")
+        }
+        guard (1...65535).contains(listenPort) || listenPort == 0 else {
+            throw AgentError("port \(listenPort) is out of range")
+        }
+        guard segmentBytes >= 4096, segmentSeconds >= 1, retentionBytes >= segmentBytes else {
+            throw AgentError("need --segment-bytes ≥ 4096, --segment-seconds ≥ 1 and --retention-bytes ≥ --segment-bytes")
+        }
+    }
+}
+
+public struct AgentError: Error, CustomStringConvertible {
+    public var description: String
+    public init(_ description: String) { self.description = description }
+}

@@ -1,0 +1,57 @@
+import FathomModel
+import Foundation
+import Hummingbird
+
+/// The agent's HTTP endpoints. Later features add their routes here.
+struct AgentRoutes: Sendable {
+    let status: AgentStatus
+    let metricSources: [MetricsSource & Sendable]
+    let bearerToken: String?
+
+    func router() -> Router<BasicRequestContext> {
+        let router = Router()
+        if let bearerToken, !bearerToken.isEmpty {
+            router.add(middleware: BearerTokenMiddleware(token: bearerToken, openPaths: ["/healthz"]))
+        }
+        router.get("/healthz") { _, _ in HealthReport(status: "ok", agent: status) }
+        router.get("/metrics") { _, _ in
+            let text = Prometheus.render(
+                [Metric("fathom_up", .gauge, "1 while the agent runs; the capture source is a label.",
+                        [(labels: [("capture_source", status.captureSource.rawValue)], value: 1)])]
+                    + metricSources.flatMap { $0.metrics() })
+            return Response(
+                status: .ok, headers: [.contentType: Prometheus.contentType],
+                body: .init(byteBuffer: ByteBuffer(string: text)))
+        }
+        return router
+    }
+}
+
+struct HealthReport: ResponseEncodable {
+    var status: String
+    var agent: AgentStatus
+}
+
+/// Requires `Authorization: Bearer <token>`; compares in constant time so the token cannot be guessed by timing.
+struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
+    let token: String
+    let openPaths: Set<String>
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if openPaths.contains(request.uri.path) { return try await next(request, context) }
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
+            Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8))
+        else {
+            throw HTTPError(.unauthorized, message: "a bearer token is required (Authorization: Bearer …)")
+        }
+        return try await next(request, context)
+    }
+
+    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+        var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
+        for i in 0..<max(a.count, b.count) {
+            difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
+        }
+        return difference == 0
+    }
+}

@@ -1,0 +1,4 @@
+/// Anything that contributes metric families to /metrics.
+public protocol MetricsSource: AnyObject {
+    func metrics() -> [Metric]
+}

@@ -1,0 +1,188 @@
+"""Issue 2: the agent records every packet of the node, through eBPF or libpcap, into a recording that survives
+crashes, full disks and its own retention."""
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+
+import pytest
+
+from conftest import FATHOM, TRAFFIC, exchange, fathom_packets, in_netns, run, segments, tshark_packets
+
+
+def marker():
+    return "fathom-" + uuid.uuid4().hex[:10]
+
+
+def exact(packets, payload):
+    payload = payload.encode()
+    return [p for p in packets if p["payload"] == payload]
+
+
+def capture_programs_attached():
+    progs = run("bpftool", "prog", "show").stdout
+    return [line for line in progs.splitlines() if "capture_" in line]
+
+
+def test_ebpf_records_every_packet_once_per_local_socket(hosts, cgroups, agents, tmp_path):
+    agent = agents(tmp_path / "data", "--capture", "ebpf")
+    assert agent.wait_ready()["agent"]["captureSource"] == "ebpf"
+    client_cgroup, client_cgroup_id = cgroups.make("client")
+    server_cgroup, server_cgroup_id = cgroups.make("server")
+    udp_count, tcp_count = 20, 5
+    plan = [  # (kind, server address, server netns, client netns)
+        ("udp", hosts.b4, hosts.b, hosts.a),
+        ("udp", hosts.b6, hosts.b, hosts.a),
+        ("tcp", hosts.b4, hosts.b, hosts.a),
+        ("tcp", hosts.b6, hosts.b, hosts.a),
+        ("udp", "127.0.0.1", None, None),
+        ("tcp", "::1", None, None),
+    ]
+    markers = []
+    for kind, address, server_ns, client_ns in plan:
+        m = marker()
+        markers.append((kind, m))
+        exchange(kind, address, m, udp_count if kind == "udp" else tcp_count, server_netns=server_ns,
+                 client_netns=client_ns, server_cgroup=server_cgroup, client_cgroup=client_cgroup)
+    time.sleep(0.5)  # the drainer's timer picks up the last records
+    assert agent.metric_sum("fathom_ring_lost_records_total") == 0
+    assert agent.stop() == 0, agent.output()
+    assert capture_programs_attached() == [], "programs left attached after SIGTERM"
+
+    files = segments(agent.data_dir)
+    assert files, "no segment written"
+    by_tshark = tshark_packets(files)
+    by_fathom = fathom_packets(files)
+    for kind, m in markers:
+        messages = ([f"{m}-dgram-{i}" for i in range(udp_count)] if kind == "udp"
+                    else [f"{m}-req-{i}\n" for i in range(tcp_count)] + [f"reply-{m}-req-{i}\n" for i in range(tcp_count)])
+        for message in messages:
+            # Seen once at the sending socket (egress) and once at the receiving socket (ingress).
+            seen = exact(by_tshark, message)
+            assert len(seen) == 2, (kind, message, seen)
+            assert seen[0]["direction"] != seen[1]["direction"]
+            ours = exact(by_fathom, message)
+            assert sorted(p["direction"] for p in ours) == ["inbound", "outbound"], (message, ours)
+            assert all(p["source"] == "ebpf" for p in ours)
+            out, inb = sorted(ours, key=lambda p: p["direction"] != "outbound")
+            assert out["socket_cookie"] != 0 and inb["socket_cookie"] != 0
+            assert out["socket_cookie"] != inb["socket_cookie"]
+            sender_cgroup = client_cgroup_id if not message.startswith("reply-") else server_cgroup_id
+            receiver_cgroup = server_cgroup_id if not message.startswith("reply-") else client_cgroup_id
+            assert (out["cgroup_id"], inb["cgroup_id"]) == (sender_cgroup, receiver_cgroup), message
+
+
+def test_pcap_fallback_records_every_packet(hosts, agents, tmp_path):
+    # libpcap sees the interfaces of its own network namespace: run the agent in host a.
+    agent = agents(tmp_path / "data", "--capture", "pcap", netns=hosts.a)
+    assert agent.wait_ready()["agent"]["captureSource"] == "af_packet"
+    plan = [("udp", hosts.b4), ("udp", hosts.b6), ("tcp", hosts.b4), ("tcp", hosts.b6)]
+    markers = []
+    for kind, address in plan:
+        m = marker()
+        markers.append((kind, m))
+        exchange(kind, address, m, 10 if kind == "udp" else 3, server_netns=hosts.b, client_netns=hosts.a)
+    loopback = marker()
+    exchange("udp", "127.0.0.1", loopback, 10, server_netns=hosts.a, client_netns=hosts.a)
+    time.sleep(0.5)
+    assert agent.stop() == 0, agent.output()
+    files = segments(agent.data_dir)
+    by_tshark = tshark_packets(files)
+    by_fathom = fathom_packets(files)
+    for kind, m in markers:
+        messages = ([f"{m}-dgram-{i}" for i in range(10)] if kind == "udp"
+                    else [f"{m}-req-{i}\n" for i in range(3)] + [f"reply-{m}-req-{i}\n" for i in range(3)])
+        for message in messages:
+            # One interface between the two hosts: each packet crosses it once.
+            assert len(exact(by_tshark, message)) == 1, message
+            ours = exact(by_fathom, message)
+            assert len(ours) == 1 and ours[0]["source"] == "af_packet" and ours[0]["cgroup_id"] == 0
+    for i in range(10):
+        assert exact(by_fathom, f"{loopback}-dgram-{i}"), "loopback datagram missing"
+
+
+def flood(seconds, max_packets, port=9, netns=None):
+    """A bounded UDP flood over loopback (to the discard port: no receiver needed)."""
+    return subprocess.Popen(in_netns(netns, [sys.executable, TRAFFIC, "udp-flood", "127.0.0.1", str(port), str(seconds),
+                                             str(max_packets)]), stdout=subprocess.PIPE, text=True)
+
+
+def test_kill9_then_restart_keeps_every_complete_block(root, agents, tmp_path):
+    data = tmp_path / "data"
+    agent = agents(data, "--capture", "ebpf", "--segment-bytes", "262144")
+    sender = flood(4, 400_000)
+    time.sleep(1.5)
+    agent.stop(signal.SIGKILL)
+    sender.wait(timeout=30)
+    before = segments(str(data))
+    assert before, "nothing recorded before the kill"
+
+    again = agents(data, "--capture", "ebpf", "--segment-bytes", "262144")
+    assert again.stop() == 0, again.output()
+    for f in segments(str(data)):
+        result = run("tshark", "-r", f, "-T", "fields", "-e", "frame.number", check=False)
+        assert result.returncode == 0 and "cut short" not in result.stderr, (f, result.stderr)
+    packets = fathom_packets(segments(str(data)))
+    assert len(packets) > 1000
+
+
+def total_bytes(files):
+    return sum(os.path.getsize(f) for f in files)
+
+
+def test_retention_deletes_oldest_first_within_budget(root, agents, tmp_path):
+    segment, budget = 65536, 524288
+    agent = agents(tmp_path / "data", "--capture", "ebpf", "--segment-bytes", str(segment),
+                   "--retention-bytes", str(budget))
+    sender = flood(3, 300_000)
+    peak = 0
+    while sender.poll() is None:
+        peak = max(peak, total_bytes(segments(agent.data_dir)))
+        time.sleep(0.05)
+    assert agent.stop() == 0, agent.output()
+    files = segments(agent.data_dir)
+    peak = max(peak, total_bytes(files))
+    assert peak <= budget + segment + 70_000, peak  # one segment over, plus the block that crossed the line
+    # What is left is the newest: every remaining packet is younger than every deleted one, so the oldest remaining
+    # segment starts after the recording started.
+    stamps = [p["timestamp_ns"] for p in fathom_packets(files)]
+    assert stamps == sorted(stamps)
+
+
+def test_read_only_data_dir_is_a_clear_error(root, tmp_path):
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    run("mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(mount))
+    try:
+        result = run(FATHOM, "agent", "--data-dir", str(mount / "data"), "--capture", "pcap", "--listen",
+                     "127.0.0.1:0", check=False, timeout=30)
+        assert result.returncode != 0
+        message = result.stdout + result.stderr
+        assert "read-only" in message.lower() or "not writable" in message.lower(), message
+        assert str(mount) in message
+    finally:
+        run("umount", str(mount), check=False)
+
+
+def test_full_disk_counts_drops_and_resumes(root, agents, tmp_path):
+    mount = tmp_path / "small"
+    mount.mkdir()
+    run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount))
+    try:
+        agent = agents(mount / "data", "--capture", "ebpf", "--segment-bytes", "262144",
+                       "--retention-bytes", str(64 << 20))
+        flood(2, 100_000).wait(timeout=30)
+        time.sleep(0.5)
+        assert agent.metric_sum("fathom_recording_dropped_packets_total") > 0
+        assert agent.metric_sum("fathom_recording_write_errors_total") > 0
+        assert agent.wait_ready()  # still up and answering
+        written = agent.metric_sum("fathom_recording_written_packets_total")
+        run("mount", "-o", "remount,size=64m", str(mount))
+        flood(2, 20_000).wait(timeout=30)
+        time.sleep(2.5)  # the store retries about once a second
+        assert agent.metric_sum("fathom_recording_written_packets_total") > written
+        assert agent.stop() == 0, agent.output()
+    finally:
+        run("umount", "-l", str(mount), check=False)

@@ -1,0 +1,95 @@
+"""Known traffic for the capture tests: every payload carries a marker the test looks for in the recording.
+
+    traffic.py udp-server HOST PORT COUNT
+    traffic.py udp-client HOST PORT MARKER COUNT
+    traffic.py tcp-server HOST PORT COUNT
+    traffic.py tcp-client HOST PORT MARKER COUNT
+    traffic.py udp-flood HOST PORT SECONDS MAX_PACKETS
+
+Servers print "ready" once bound, and exit after COUNT exchanges or 20 s, whichever comes first.
+"""
+import socket
+import sys
+import time
+
+
+def family(host):
+    return socket.AF_INET6 if ":" in host else socket.AF_INET
+
+
+def udp_server(host, port, count):
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
+    s.bind((host, port))
+    s.settimeout(20)
+    print("ready", flush=True)
+    for _ in range(count):
+        s.recvfrom(65536)
+
+
+def udp_client(host, port, marker, count):
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
+    for i in range(count):
+        s.sendto(f"{marker}-dgram-{i}".encode(), (host, port))
+        time.sleep(0.002)  # the receiver's socket buffer is small; this is a correctness test, not a flood
+
+
+def tcp_server(host, port, count):
+    s = socket.socket(family(host), socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind((host, port))
+    s.listen(16)
+    s.settimeout(20)
+    print("ready", flush=True)
+    for _ in range(count):
+        conn, _ = s.accept()
+        with conn:
+            conn.settimeout(10)
+            request = b""
+            while not request.endswith(b"\n"):
+                chunk = conn.recv(4096)
+                if not chunk:
+                    break
+                request += chunk
+            conn.sendall(b"reply-" + request)
+
+
+def tcp_client(host, port, marker, count):
+    for i in range(count):
+        with socket.create_connection((host, port), timeout=10) as c:
+            c.sendall(f"{marker}-req-{i}\n".encode())
+            reply = b""
+            while not reply.endswith(b"\n"):
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                reply += chunk
+            assert reply == f"reply-{marker}-req-{i}\n".encode(), reply
+
+
+def udp_flood(host, port, seconds, max_packets):
+    """Bounded in time and count: busy traffic for the crash and retention tests."""
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
+    payload = b"x" * 512
+    deadline = time.monotonic() + seconds
+    sent = 0
+    while sent < max_packets and time.monotonic() < deadline:
+        s.sendto(payload, (host, port))
+        sent += 1
+    print(sent, flush=True)
+
+
+if __name__ == "__main__":
+    mode, host, port, *rest = sys.argv[1:]
+    port = int(port)
+    if mode == "udp-server":
+        udp_server(host, port, int(rest[0]))
+    elif mode == "udp-client":
+        udp_client(host, port, rest[0], int(rest[1]))
+    elif mode == "tcp-server":
+        tcp_server(host, port, int(rest[0]))
+    elif mode == "tcp-client":
+        tcp_client(host, port, rest[0], int(rest[1]))
+    elif mode == "udp-flood":
+        udp_flood(host, port, float(rest[0]), int(rest[1]))
+    else:
+        sys.exit(f"unknown mode {mode}")
