@@ -8,7 +8,7 @@ FATHOM := .build/release/fathom
 
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev bpftool tcpdump tshark iproute2 \
-	python3 python3-pip curl gcc
+	libsqlite3-dev python3 python3-pip curl gcc
 PIP_PACKAGES := pytest
 
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)

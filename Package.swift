@@ -12,6 +12,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
     ],
     targets: [
         // libbpf and the embedded BPF objects. The only module that includes libbpf headers.
@@ -28,6 +29,8 @@ let package = Package(
         .target(name: "FathomRecording", dependencies: ["FathomModel"]),
         .target(name: "FathomDissect", dependencies: ["FathomModel", "FathomRecording"]),
         .target(name: "FathomKFL", dependencies: ["FathomModel"]),
+        // The calls databases (real-time and per snapshot dissection): SQLite in WAL mode.
+        .target(name: "FathomStore", dependencies: ["FathomModel", .product(name: "GRDB", package: "GRDB.swift")]),
 
         // Kernel-facing capture: BPF loader, ring-buffer drainer, libpcap fallback.
         .target(
@@ -65,6 +68,7 @@ let package = Package(
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
         .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),
+        .testTarget(name: "FathomStoreTests", dependencies: ["FathomStore"]),
         .testTarget(name: "FathomCaptureTests", dependencies: ["FathomCapture"]),
         .testTarget(
             name: "FathomAgentTests",
