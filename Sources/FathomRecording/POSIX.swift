@@ -1,0 +1,125 @@
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Musl)
+import Musl
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// Thin wrappers over the few system calls the recording needs, returning errno instead of setting a global.
+enum POSIX {
+    /// The C library's text for an errno value, e.g. "No space left on device".
+    static func describe(errno code: Int32) -> String { String(cString: strerror(code)) }
+
+    static var lastErrno: Int32 { errno }
+
+    /// Writes all of `bytes` at the current offset; returns 0 or the errno of the failed write and how much went out.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> (errno: Int32, written: Int) {
+        guard let base = bytes.baseAddress else { return (0, 0) }
+        var written = 0
+        while written < bytes.count {
+            let n = write(fd, base + written, bytes.count - written)
+            if n > 0 {
+                written += n
+            } else if n < 0 && errno == EINTR {
+                continue
+            } else {
+                // write(2) returning 0 for a non-empty buffer only happens on a full device: call it ENOSPC.
+                return (n == 0 ? ENOSPC : errno, written)
+            }
+        }
+        return (0, written)
+    }
+
+    /// Reads up to `count` bytes at `offset` into `destination`; returns the byte count or -errno.
+    static func readAt(_ fd: Int32, _ destination: UnsafeMutableRawPointer, _ count: Int, _ offset: UInt64) -> Int {
+        var total = 0
+        while total < count {
+            let n = pread(fd, destination + total, count - total, off_t(offset) + off_t(total))
+            if n > 0 {
+                total += n
+            } else if n == 0 {
+                break
+            } else if errno == EINTR {
+                continue
+            } else {
+                return -Int(errno)
+            }
+        }
+        return total
+    }
+
+    static func openForReading(_ path: String) -> (fd: Int32, errno: Int32) {
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        return (fd, fd < 0 ? errno : 0)
+    }
+
+    /// Creates a new file that must not exist yet.
+    static func createExclusive(_ path: String) -> (fd: Int32, errno: Int32) {
+        let fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o644)
+        return (fd, fd < 0 ? errno : 0)
+    }
+
+    static func closeFile(_ fd: Int32) { _ = close(fd) }
+
+    static func truncateFile(_ fd: Int32, to length: UInt64) -> Int32 {
+        ftruncate(fd, off_t(length)) == 0 ? 0 : errno
+    }
+
+    static func truncatePath(_ path: String, to length: UInt64) -> Int32 {
+        truncate(path, off_t(length)) == 0 ? 0 : errno
+    }
+
+    static func removeFile(_ path: String) -> Int32 {
+        if unlink(path) == 0 { return 0 }
+        return errno == ENOENT ? 0 : errno
+    }
+
+    /// Size of a regular file, or nil when it cannot be stat'ed.
+    static func fileSize(_ path: String) -> UInt64? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return UInt64(max(0, info.st_size))
+    }
+
+    static func fileSize(descriptor fd: Int32) -> UInt64? {
+        var info = stat()
+        guard fstat(fd, &info) == 0 else { return nil }
+        return UInt64(max(0, info.st_size))
+    }
+
+    /// Creates `path` and its missing parents; returns 0 or the errno of the first failure.
+    static func makeDirectories(_ path: String) -> Int32 {
+        var prefix = path.hasPrefix("/") ? "/" : ""
+        for component in path.split(separator: "/") {
+            prefix += component + "/"
+            if mkdir(prefix, 0o755) != 0 {
+                let code = errno
+                var info = stat()
+                if code == EEXIST || (stat(prefix, &info) == 0 && (info.st_mode & S_IFMT) == S_IFDIR) {
+                    guard stat(prefix, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else { return ENOTDIR }
+                    continue
+                }
+                return code
+            }
+        }
+        return 0
+    }
+
+    /// Names of the entries of a directory, without "." and "..".
+    static func listDirectory(_ path: String) -> (names: [String], errno: Int32) {
+        guard let dir = opendir(path) else { return ([], errno) }
+        defer { closedir(dir) }
+        var names: [String] = []
+        while let entry = readdir(dir) {
+            let name = withUnsafePointer(to: entry.pointee.d_name) {
+                $0.withMemoryRebound(to: CChar.self, capacity: Int(NAME_MAX) + 1) { String(cString: $0) }
+            }
+            if name != "." && name != ".." { names.append(name) }
+        }
+        return (names, 0)
+    }
+
+    static let noSpace = ENOSPC
+    static let quotaExceeded = EDQUOT
+}

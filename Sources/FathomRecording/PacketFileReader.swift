@@ -1,0 +1,225 @@
+import FathomModel
+
+/// One packet handed out by `PacketFileReader`. `bytes` points into the reader's buffer and is valid only until
+/// the next call to `next()`: copy what must outlive it.
+public struct PacketRecord {
+    public var metadata: PacketMetadata
+    public var bytes: UnsafeRawBufferPointer
+    /// Offset of the packet's block (pcapng) or record header (pcap) in the file.
+    public var fileOffset: UInt64
+}
+
+/// Reads packets from pcapng (any number of sections and interfaces, any byte order and timestamp resolution;
+/// EPB, SPB and the obsolete PB; unknown blocks skipped) and classic pcap (µs and ns, both byte orders).
+///
+/// The file is read through one reusable buffer with pread(2), so iterating allocates nothing per packet and a
+/// file that shrinks or disappears while being read is no danger. A file that ends inside a block (a crash during
+/// a write) is read up to its last complete block; `next()` then returns nil and `tornTail` says what was left.
+/// Link types are passed through as found, known or not. Single-threaded.
+public final class PacketFileReader {
+    public enum Format: Sendable, Equatable {
+        case pcapng
+        case pcap
+    }
+
+    /// Blocks longer than this are treated as corruption rather than read into memory.
+    public static let defaultMaximumBlockLength = 64 << 20
+
+    public let format: Format
+    /// Length of the file's complete part: the end of the last whole block or record read so far.
+    public private(set) var validLength: UInt64 = 0
+    /// Set once `next()` has returned nil when the file ends inside a block.
+    public private(set) var tornTail: TornTail?
+
+    let maximumBlockLength: Int
+    private let fileDescriptor: Int32  // -1 when reading from memory
+    private var storage: UnsafeMutableRawPointer
+    private var capacity: Int
+    /// Bytes of `storage` holding file data.
+    private var count = 0
+    /// Index in `storage` of the next unread byte.
+    var cursor = 0
+    /// File offset of `storage[0]`.
+    private var storageOffset: UInt64 = 0
+    private var sourceExhausted = false
+    /// Length of the block last handed out, skipped at the start of the next call.
+    var pendingSkip = 0
+    private var finished = false
+    private var failure: PacketFileError?
+
+    /// Whether the current pcapng section or pcap file is in the opposite byte order to the host.
+    var swapped = false
+    /// The current pcapng section's interfaces, in id order.
+    var interfaces: [PacketInterface] = []
+    /// The classic pcap file's only interface, set once its header is read.
+    var pcapInterface: PacketInterface?
+
+    /// Opens a file; throws when it cannot be opened or does not start like pcap or pcapng.
+    public init(path: String, maximumBlockLength: Int = PacketFileReader.defaultMaximumBlockLength)
+        throws(PacketFileError)
+    {
+        let (fd, code) = POSIX.openForReading(path)
+        guard fd >= 0 else { throw PacketFileError(.io(errno: code), at: 0) }
+        self.fileDescriptor = fd
+        self.maximumBlockLength = maximumBlockLength
+        capacity = 1 << 20
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        do {
+            format = try Self.detectFormat(try Self.readMagic(fd: fd))
+        } catch {
+            storage.deallocate()
+            POSIX.closeFile(fd)
+            throw error
+        }
+    }
+
+    /// Reads a file already in memory (the bytes are copied once).
+    public init(bytes: [UInt8], maximumBlockLength: Int = PacketFileReader.defaultMaximumBlockLength)
+        throws(PacketFileError)
+    {
+        fileDescriptor = -1
+        self.maximumBlockLength = maximumBlockLength
+        capacity = max(bytes.count, 16)
+        let storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        bytes.withUnsafeBytes { if let base = $0.baseAddress { storage.copyMemory(from: base, byteCount: $0.count) } }
+        self.storage = storage
+        count = bytes.count
+        sourceExhausted = true
+        guard bytes.count >= 4 else {
+            storage.deallocate()
+            throw PacketFileError(.truncatedFileHeader, at: 0)
+        }
+        do {
+            format = try Self.detectFormat(storage.loadUnaligned(as: UInt32.self))
+        } catch {
+            storage.deallocate()
+            throw error
+        }
+    }
+
+    deinit {
+        storage.deallocate()
+        if fileDescriptor >= 0 { POSIX.closeFile(fileDescriptor) }
+    }
+
+    /// The next packet, or nil at the end of the file (check `tornTail`). Errors are sticky: after one, every
+    /// call throws it again.
+    public func next() throws(PacketFileError) -> PacketRecord? {
+        if let failure { throw failure }
+        if finished { return nil }
+        do {
+            switch format {
+            case .pcapng: return try nextPcapngPacket()
+            case .pcap: return try nextPcapPacket()
+            }
+        } catch {
+            failure = error
+            throw error
+        }
+    }
+
+    /// Calls `body` for every remaining packet; the bytes are valid only during the call.
+    public func forEach(_ body: (PacketMetadata, UnsafeRawBufferPointer) throws -> Void) throws {
+        while let record = try next() { try body(record.metadata, record.bytes) }
+    }
+
+    // MARK: - Buffer
+
+    /// File offset of the cursor.
+    var cursorOffset: UInt64 { storageOffset + UInt64(cursor) }
+
+    /// Makes `length` bytes readable from the cursor; false when the file ends first.
+    func available(_ length: Int) throws(PacketFileError) -> Bool {
+        if count - cursor >= length { return true }
+        if sourceExhausted { return false }
+        if cursor > 0 {
+            storage.copyMemory(from: storage + cursor, byteCount: count - cursor)  // regions may overlap
+            storageOffset += UInt64(cursor)
+            count -= cursor
+            cursor = 0
+        }
+        if length > capacity {
+            let larger = UnsafeMutableRawPointer.allocate(byteCount: max(length, capacity * 2), alignment: 8)
+            larger.copyMemory(from: storage, byteCount: count)
+            storage.deallocate()
+            storage = larger
+            capacity = max(length, capacity * 2)
+        }
+        while count < length && !sourceExhausted {
+            let wanted = capacity - count
+            let n = POSIX.readAt(fileDescriptor, storage + count, wanted, storageOffset + UInt64(count))
+            if n < 0 { throw PacketFileError(.io(errno: Int32(-n)), at: storageOffset + UInt64(count)) }
+            count += n
+            if n < wanted { sourceExhausted = true }
+        }
+        return count - cursor >= length
+    }
+
+    /// Ends iteration: whatever is left after the cursor is an incomplete block.
+    func endOfFile() -> PacketRecord? {
+        finished = true
+        let remaining = count - cursor
+        if remaining > 0 { tornTail = TornTail(offset: cursorOffset, byteCount: UInt64(remaining)) }
+        return nil
+    }
+
+    /// Steps over a complete block or record of `length` bytes.
+    func consume(_ length: Int) {
+        cursor += length
+        validLength = cursorOffset
+    }
+
+    /// Hands out the packet in the complete block at the cursor; the block is stepped over on the next call.
+    func packet(_ metadata: PacketMetadata, dataOffset: Int, capturedLength: Int, blockLength: Int) -> PacketRecord {
+        pendingSkip = blockLength
+        validLength = cursorOffset + UInt64(blockLength)
+        return PacketRecord(
+            metadata: metadata,
+            bytes: UnsafeRawBufferPointer(start: storage + cursor + dataOffset, count: capturedLength),
+            fileOffset: cursorOffset)
+    }
+
+    // MARK: - Field access relative to the cursor (callers ensure the bytes are available)
+
+    @inline(__always)
+    func byte(_ at: Int) -> UInt8 { storage.load(fromByteOffset: cursor + at, as: UInt8.self) }
+
+    @inline(__always)
+    func rawU32(_ at: Int) -> UInt32 { storage.loadUnaligned(fromByteOffset: cursor + at, as: UInt32.self) }
+
+    @inline(__always)
+    func u16(_ at: Int) -> UInt16 {
+        let value = storage.loadUnaligned(fromByteOffset: cursor + at, as: UInt16.self)
+        return swapped ? value.byteSwapped : value
+    }
+
+    @inline(__always)
+    func u32(_ at: Int) -> UInt32 { swapped ? rawU32(at).byteSwapped : rawU32(at) }
+
+    @inline(__always)
+    func u64(_ at: Int) -> UInt64 {
+        let value = storage.loadUnaligned(fromByteOffset: cursor + at, as: UInt64.self)
+        return swapped ? value.byteSwapped : value
+    }
+
+    /// Copies `length` bytes at `at` out of the buffer (for rare fields such as interface names).
+    func bytes(_ at: Int, _ length: Int) -> [UInt8] {
+        Array(UnsafeRawBufferPointer(start: storage + cursor + at, count: length))
+    }
+
+    // MARK: - Format detection
+
+    private static func readMagic(fd: Int32) throws(PacketFileError) -> UInt32 {
+        var magic: UInt32 = 0
+        let n = withUnsafeMutableBytes(of: &magic) { POSIX.readAt(fd, $0.baseAddress!, 4, 0) }
+        if n < 0 { throw PacketFileError(.io(errno: Int32(-n)), at: 0) }
+        guard n == 4 else { throw PacketFileError(.truncatedFileHeader, at: 0) }
+        return magic
+    }
+
+    private static func detectFormat(_ magic: UInt32) throws(PacketFileError) -> Format {
+        if magic == Pcapng.sectionHeaderBlock { return .pcapng }
+        if PcapMagic(rawValue: magic) != nil { return .pcap }
+        throw PacketFileError(.badMagic(UInt32(bigEndian: magic)), at: 0)
+    }
+}

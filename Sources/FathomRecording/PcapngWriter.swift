@@ -1,0 +1,271 @@
+import FathomModel
+
+/// Why a `PcapngWriter` could not write: the errno, and what was lost with the failed write.
+public struct PcapngWriteError: Error, Sendable, CustomStringConvertible {
+    /// errno of the failed write(2) (ENOSPC on a full disk), or 0 for `packetTooLarge`/`writerFailed`.
+    public var errno: Int32
+    /// Packets that were accepted by `append` but never reached the file, including the one being appended.
+    public var lostPackets: UInt64
+    /// Captured bytes of those packets.
+    public var lostPacketBytes: UInt64
+    public var reason: Reason
+
+    public enum Reason: Sendable {
+        /// write(2) failed; the file was truncated back to its last complete block.
+        case writeFailed
+        /// An earlier write failed; the writer accepts nothing more.
+        case writerFailed
+        /// A packet longer than a pcapng block can hold.
+        case packetTooLarge
+    }
+
+    public var description: String {
+        switch reason {
+        case .writeFailed: "pcapng write failed: \(POSIX.describe(errno: errno)); \(lostPackets) packets lost"
+        case .writerFailed: "pcapng writer already failed; packet not written"
+        case .packetTooLarge: "packet too large for a pcapng block"
+        }
+    }
+}
+
+/// Streams pcapng to a file descriptor: one SHB, an IDB per (capture source, link type) the first time it is
+/// used, then one EPB per packet carrying the direction in epb_flags and `FathomPacketOption`.
+///
+/// Blocks are encoded into a preallocated buffer that is written out whole when it fills or on `flush()`, so the
+/// file only ever ends on a block boundary unless the process dies inside write(2). `append` allocates nothing
+/// unless a packet is larger than the buffer (it then grows once). Output is little-endian on every host.
+/// The writer does not own the descriptor: the caller closes it. Single-threaded.
+public final class PcapngWriter {
+    public static let defaultBufferCapacity = 1 << 20
+    /// Largest packet accepted; a pcapng block length is 32 bits and readers refuse absurd blocks.
+    public static let maximumPacketLength = 16 << 20
+
+    private let fileDescriptor: Int32
+    private var buffer: UnsafeMutableRawPointer
+    private var capacity: Int
+    private var used = 0
+
+    /// Interface keys (source code << 16 | link type) in interface-id order.
+    private var interfaceKeys: [UInt32] = []
+    private var lastInterfaceKey: UInt32 = .max
+    private var lastInterfaceID: UInt32 = 0
+
+    private var bufferedPackets: UInt64 = 0
+    private var bufferedPacketBytes: UInt64 = 0
+    private var bufferedLastTimestamp: UInt64 = 0
+    private var failed = false
+
+    /// Bytes written to the file by successful flushes: the file's length, always on a block boundary.
+    public private(set) var committedBytes: UInt64 = 0
+    /// Packets written to the file by successful flushes.
+    public private(set) var committedPackets: UInt64 = 0
+    /// Captured bytes of the packets written by successful flushes.
+    public private(set) var committedPacketBytes: UInt64 = 0
+    /// Timestamp of the last packet written by a successful flush, 0 before the first.
+    public private(set) var committedLastTimestamp: UInt64 = 0
+    /// Bytes encoded but not yet written.
+    public var bufferedBytes: Int { used }
+    /// Packets encoded but not yet written.
+    public var bufferedPacketCount: UInt64 { bufferedPackets }
+    /// File length once the buffer is written.
+    public var totalBytes: UInt64 { committedBytes + UInt64(used) }
+
+    /// Starts a section on `fileDescriptor` (an empty file opened for writing); nothing is written before a flush.
+    public init(fileDescriptor: Int32, bufferCapacity: Int = PcapngWriter.defaultBufferCapacity,
+                application: String = "fathom") {
+        self.fileDescriptor = fileDescriptor
+        capacity = max(bufferCapacity, 4096)
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        encodeSectionHeader(application: application)
+    }
+
+    deinit { buffer.deallocate() }
+
+    /// Bytes the EPB of a packet with `capturedLength` bytes takes in the file.
+    @inline(__always)
+    public static func blockLength(capturedLength: Int) -> Int {
+        Pcapng.enhancedPacketOverhead + Pcapng.padded(capturedLength)
+    }
+
+    /// Encodes one packet, writing the buffer out first when the block does not fit.
+    /// On a write failure the file is cut back to its last complete block and the writer refuses further packets.
+    public func append(_ metadata: PacketMetadata, _ packet: UnsafeRawBufferPointer) throws(PcapngWriteError) {
+        if failed {
+            throw PcapngWriteError(errno: 0, lostPackets: 1, lostPacketBytes: UInt64(packet.count), reason: .writerFailed)
+        }
+        let captured = packet.count
+        guard captured <= Self.maximumPacketLength else {
+            throw PcapngWriteError(errno: 0, lostPackets: 1, lostPacketBytes: UInt64(captured), reason: .packetTooLarge)
+        }
+        let key = UInt32(FathomPacketOption.sourceCode(metadata.source)) << 16 | UInt32(metadata.linkType)
+        let interfaceID: UInt32
+        if key == lastInterfaceKey {
+            interfaceID = lastInterfaceID
+        } else {
+            interfaceID = try interface(for: key, source: metadata.source, linkType: metadata.linkType,
+                                        packetLength: captured)
+        }
+        let blockLength = Self.blockLength(capturedLength: captured)
+        try reserve(blockLength, packetLength: captured)
+        encodeEnhancedPacket(metadata, packet, interfaceID: interfaceID, blockLength: blockLength)
+        bufferedPackets &+= 1
+        bufferedPacketBytes &+= UInt64(captured)
+        bufferedLastTimestamp = metadata.timestampNanoseconds
+    }
+
+    /// Writes every encoded block to the file.
+    public func flush() throws(PcapngWriteError) {
+        guard used > 0, !failed else { return }
+        let (code, _) = POSIX.writeAll(fileDescriptor, UnsafeRawBufferPointer(start: buffer, count: used))
+        if code != 0 {
+            // A partial write may have torn a block: cut back to the last flush, which ended on a block boundary.
+            _ = POSIX.truncateFile(fileDescriptor, to: committedBytes)
+            failed = true
+            let error = PcapngWriteError(errno: code, lostPackets: bufferedPackets,
+                                         lostPacketBytes: bufferedPacketBytes, reason: .writeFailed)
+            used = 0
+            bufferedPackets = 0
+            bufferedPacketBytes = 0
+            throw error
+        }
+        committedBytes &+= UInt64(used)
+        committedPackets &+= bufferedPackets
+        committedPacketBytes &+= bufferedPacketBytes
+        if bufferedPackets > 0 { committedLastTimestamp = bufferedLastTimestamp }
+        used = 0
+        bufferedPackets = 0
+        bufferedPacketBytes = 0
+    }
+
+    // MARK: - Encoding
+
+    private func interface(for key: UInt32, source: CaptureSource, linkType: UInt16,
+                           packetLength: Int) throws(PcapngWriteError) -> UInt32 {
+        let id: UInt32
+        if let index = interfaceKeys.firstIndex(of: key) {
+            id = UInt32(index)
+        } else {
+            let name = Array(Pcapng.interfaceName(for: source).utf8)
+            // Reserve room for the IDB and the packet together so a flush never separates them.
+            let idbLength = 20 + 4 + Pcapng.padded(name.count) + 8 + 4
+            try reserve(idbLength + Self.blockLength(capturedLength: packetLength), packetLength: packetLength)
+            id = UInt32(interfaceKeys.count)
+            interfaceKeys.append(key)
+            encodeInterfaceDescription(linkType: linkType, name: name, length: idbLength)
+        }
+        lastInterfaceKey = key
+        lastInterfaceID = id
+        return id
+    }
+
+    /// Makes `length` bytes free in the buffer, flushing and (for an oversized packet) growing it.
+    @inline(__always)
+    private func reserve(_ length: Int, packetLength: Int) throws(PcapngWriteError) {
+        if used + length <= capacity { return }
+        do {
+            try flush()
+        } catch {
+            throw PcapngWriteError(errno: error.errno, lostPackets: error.lostPackets + 1,
+                                   lostPacketBytes: error.lostPacketBytes + UInt64(packetLength), reason: error.reason)
+        }
+        if length > capacity {
+            buffer.deallocate()
+            capacity = Pcapng.padded(length)
+            buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        }
+    }
+
+    @inline(__always)
+    private func put32(_ value: UInt32, _ offset: Int) {
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt32.self)
+    }
+
+    @inline(__always)
+    private func put16(_ value: UInt16, _ offset: Int) {
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt16.self)
+    }
+
+    @inline(__always)
+    private func put64(_ value: UInt64, _ offset: Int) {
+        buffer.storeBytes(of: value.littleEndian, toByteOffset: offset, as: UInt64.self)
+    }
+
+    /// Writes an option header and value padded with zeros; returns the offset after it.
+    private func putOption(_ code: UInt16, _ value: [UInt8], at offset: Int) -> Int {
+        put16(code, offset)
+        put16(UInt16(value.count), offset + 2)
+        let padded = Pcapng.padded(value.count)
+        (buffer + offset + 4).initializeMemory(as: UInt8.self, repeating: 0, count: padded)
+        value.withUnsafeBytes { bytes in
+            if let base = bytes.baseAddress { (buffer + offset + 4).copyMemory(from: base, byteCount: bytes.count) }
+        }
+        return offset + 4 + padded
+    }
+
+    private func encodeSectionHeader(application: String) {
+        let app = Array(application.utf8.prefix(256))
+        let length = 28 + 4 + Pcapng.padded(app.count) + 4
+        let start = used
+        put32(Pcapng.sectionHeaderBlock, start)
+        put32(UInt32(length), start + 4)
+        put32(Pcapng.byteOrderMagic, start + 8)
+        put16(1, start + 12)  // major
+        put16(0, start + 14)  // minor
+        put64(UInt64.max, start + 16)  // section length unknown (-1)
+        var offset = putOption(Pcapng.optionApplication, app, at: start + 24)
+        put32(0, offset)  // opt_endofopt
+        offset += 4
+        put32(UInt32(length), offset)
+        used = start + length
+    }
+
+    private func encodeInterfaceDescription(linkType: UInt16, name: [UInt8], length: Int) {
+        let start = used
+        put32(Pcapng.interfaceDescriptionBlock, start)
+        put32(UInt32(length), start + 4)
+        put16(linkType, start + 8)
+        put16(0, start + 10)
+        put32(0, start + 12)  // snaplen 0: no limit
+        var offset = putOption(Pcapng.optionInterfaceName, name, at: start + 16)
+        offset = putOption(Pcapng.optionTimestampResolution, [9], at: offset)  // nanoseconds
+        put32(0, offset)
+        offset += 4
+        put32(UInt32(length), offset)
+        used = start + length
+    }
+
+    @inline(__always)
+    private func encodeEnhancedPacket(_ metadata: PacketMetadata, _ packet: UnsafeRawBufferPointer,
+                                      interfaceID: UInt32, blockLength: Int) {
+        let start = used
+        let captured = packet.count
+        let padded = Pcapng.padded(captured)
+        put32(Pcapng.enhancedPacketBlock, start)
+        put32(UInt32(truncatingIfNeeded: blockLength), start + 4)
+        put32(interfaceID, start + 8)
+        put32(UInt32(truncatingIfNeeded: metadata.timestampNanoseconds >> 32), start + 12)
+        put32(UInt32(truncatingIfNeeded: metadata.timestampNanoseconds), start + 16)
+        put32(UInt32(truncatingIfNeeded: captured), start + 20)
+        put32(metadata.originalLength, start + 24)
+        let data = start + Pcapng.enhancedPacketHeaderLength
+        if padded != captured { put32(0, data + padded - 4) }  // zero the padding; the copy overwrites the rest
+        if let base = packet.baseAddress { (buffer + data).copyMemory(from: base, byteCount: captured) }
+        var offset = data + padded
+        put16(Pcapng.optionPacketFlags, offset)
+        put16(4, offset + 2)
+        put32(Pcapng.packetFlags(for: metadata.direction), offset + 4)
+        offset += 8
+        put16(Pcapng.optionCustomBinaryCopyable, offset)
+        put16(UInt16(4 + FathomPacketOption.encodedLength), offset + 2)
+        put32(FathomPacketOption.privateEnterpriseNumber, offset + 4)
+        put32(UInt32(FathomPacketOption.version) | UInt32(FathomPacketOption.sourceCode(metadata.source)) << 8,
+              offset + 8)
+        put32(metadata.interfaceIndex, offset + 12)
+        put64(metadata.cgroupID, offset + 16)
+        put64(metadata.socketCookie, offset + 24)
+        offset += 4 + 4 + FathomPacketOption.encodedLength
+        put32(0, offset)  // opt_endofopt
+        put32(UInt32(truncatingIfNeeded: blockLength), offset + 4)
+        used = start + blockLength
+    }
+}
