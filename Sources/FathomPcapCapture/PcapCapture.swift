@@ -36,31 +36,24 @@ public final class PcapCapture: PacketCapture, @unchecked Sendable {
 
     public init(configuration: PcapCaptureConfiguration, logger: Logger) throws {
         self.logger = logger
-        var errorBuffer = [CChar](repeating: 0, count: Int(PCAP_ERRBUF_SIZE))
-        guard let handle = pcap_create(configuration.device, &errorBuffer) else {
-            throw PcapCaptureError(description: "libpcap: \(String(cString: errorBuffer))")
+        var error = [CChar](repeating: 0, count: 512)
+        guard let handle = fathom_pcap_open_live(
+            configuration.device, configuration.snapLength, configuration.bufferBytes,
+            configuration.timeoutMilliseconds, &error, error.count)
+        else {
+            let reason = String(decoding: error.prefix { $0 != 0 }.map { UInt8(bitPattern: $0) }, as: UTF8.self)
+            throw PcapCaptureError(description: "libpcap cannot capture on \(configuration.device): \(reason)")
         }
         self.handle = handle
-        pcap_set_snaplen(handle, configuration.snapLength)
-        pcap_set_buffer_size(handle, configuration.bufferBytes)
-        pcap_set_timeout(handle, configuration.timeoutMilliseconds)
-        _ = pcap_set_tstamp_precision(handle, Int32(PCAP_TSTAMP_PRECISION_NANO))
-        let rc = pcap_activate(handle)
-        if rc < 0 {
-            let message = String(cString: pcap_geterr(handle))
-            pcap_close(handle)
-            throw PcapCaptureError(description: "libpcap cannot capture on \(configuration.device): \(message)")
+        linkType = UInt16(truncatingIfNeeded: fathom_pcap_link_type(handle))
+        if linkType != LinkType.linuxCookedV2 {
+            logger.warning("libpcap: no Linux cooked v2 framing on \(configuration.device); directions will be unknown")
         }
-        // Cooked v2 carries the ifindex and the packet type (outgoing or not) of every packet.
-        if pcap_set_datalink(handle, Int32(DLT_LINUX_SLL2)) != 0 {
-            logger.warning("libpcap: no Linux cooked v2 framing; directions will be unknown")
-        }
-        linkType = UInt16(truncatingIfNeeded: pcap_datalink(handle))
     }
 
     deinit {
         stop()
-        pcap_close(handle)
+        fathom_pcap_close(handle)
     }
 
     public func start(sink: PacketSink) throws {
@@ -79,7 +72,7 @@ public final class PcapCapture: PacketCapture, @unchecked Sendable {
         lock.lock()
         if state == .running {
             state = .stopping
-            pcap_breakloop(handle)
+            fathom_pcap_break(handle)
             while state != .stopped { lock.wait() }
         }
         lock.unlock()
@@ -92,14 +85,14 @@ public final class PcapCapture: PacketCapture, @unchecked Sendable {
     }
 
     private func run() {
-        let context = Unmanaged.passUnretained(self).toOpaque().assumingMemoryBound(to: UInt8.self)
+        let context = Unmanaged.passUnretained(self).toOpaque()
         while true {
             lock.lock()
             let stopping = state == .stopping
             lock.unlock()
             if stopping { break }
             // Returns after a timeout's worth of packets (or none): a chance to tick the sink.
-            _ = pcap_dispatch(handle, -1, PcapCapture.onPacket, context)
+            _ = fathom_pcap_dispatch(handle, PcapCapture.onPacket, context)
             sink?.tick(nowNanoseconds: UInt64(Date().timeIntervalSince1970 * 1e9))
         }
         lock.lock()
@@ -109,35 +102,31 @@ public final class PcapCapture: PacketCapture, @unchecked Sendable {
         lock.unlock()
     }
 
-    private static let onPacket: pcap_handler = { user, header, bytes in
-        guard let user, let header, let bytes else { return }
-        let capture = Unmanaged<PcapCapture>.fromOpaque(UnsafeRawPointer(user)).takeUnretainedValue()
-        capture.deliver(header.pointee, UnsafeRawBufferPointer(start: bytes, count: Int(header.pointee.caplen)))
+    private static let onPacket: fathom_pcap_handler = { context, timestamp, captured, original, bytes in
+        guard let context, let bytes else { return }
+        Unmanaged<PcapCapture>.fromOpaque(context).takeUnretainedValue()
+            .deliver(timestamp, original, UnsafeRawBufferPointer(start: bytes, count: Int(captured)))
     }
 
     @inline(__always)
-    private func deliver(_ header: pcap_pkthdr, _ bytes: UnsafeRawBufferPointer) {
+    private func deliver(_ timestamp: UInt64, _ originalLength: UInt32, _ bytes: UnsafeRawBufferPointer) {
         if paused { return }
         var metadata = PacketMetadata(
-            // Nanosecond precision was asked for: tv_usec holds nanoseconds.
-            timestampNanoseconds: UInt64(header.ts.tv_sec) * 1_000_000_000 + UInt64(header.ts.tv_usec),
-            originalLength: header.len, linkType: linkType, source: .pcap)
+            timestampNanoseconds: timestamp, originalLength: originalLength, linkType: linkType, source: .pcap)
         if linkType == LinkType.linuxCookedV2, bytes.count >= 20 {
             // SLL2: protocol(2) reserved(2) ifindex(4) hatype(2) pkttype(1) halen(1) address(8)
             metadata.interfaceIndex = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
             metadata.direction = bytes[10] == 4 ? .outbound : .inbound  // PACKET_OUTGOING
         }
-        counters.count(captured: bytes.count, original: header.len)
+        counters.count(captured: bytes.count, original: originalLength)
         sink?.append(metadata, bytes)
     }
 
     public func metrics() -> [Metric] {
-        var stats = pcap_stat()
-        let haveStats = pcap_stats(handle, &stats) == 0
         return counters.metrics(source: source) + [
             Metric("fathom_pcap_dropped_packets_total", .counter,
                    "Packets the kernel dropped because libpcap's buffer was full.",
-                   value: haveStats ? Double(stats.ps_drop) : 0)
+                   value: Double(fathom_pcap_kernel_drops(handle)))
         ]
     }
 }
