@@ -52,13 +52,24 @@ static void set_outcome(struct outcome *out, bool passed, const char *fmt, ...)
 	out->passed = passed;
 }
 
-/* libbpf's own warnings go to stderr; its debug chatter is dropped. */
+/* Set while loading: a failed load is reported by our own FAIL line and verifier log, not libbpf's echo of it. */
+static bool loading;
+
+/* libbpf's own warnings (attach errors and the like) go to stderr; its debug chatter is dropped. */
 static int print_libbpf(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
-	if (level == LIBBPF_DEBUG)
+	if (level == LIBBPF_DEBUG || loading)
 		return 0;
-	fputs("  libbpf: ", stderr);
+	fputs("  ", stderr);
 	return vfprintf(stderr, fmt, ap);
+}
+
+static int load(struct bpf_object *obj)
+{
+	loading = true;
+	int err = bpf_object__load(obj);
+	loading = false;
+	return err;
 }
 
 /* Opens a fresh copy of the object with only `name` to be loaded, its verifier log going to `log`. */
@@ -123,7 +134,7 @@ static void explain_load_failure(const char *name, int err, const char *stats_lo
 		return;
 	struct bpf_object *obj = open_for(name, BPF_LOG_LEVEL1 | BPF_LOG_STATS, out->verifier_log, FULL_LOG_BYTES);
 	if (obj) {
-		bpf_object__load(obj);
+		load(obj);
 		bpf_object__close(obj);
 	}
 }
@@ -307,7 +318,7 @@ static void test_program(const char *name, const char *cgroup_root, struct outco
 		set_outcome(out, false, "FAIL: cannot open the embedded object: %s", strerror(errno));
 		return;
 	}
-	int err = bpf_object__load(obj);
+	int err = load(obj);
 	if (err) {
 		bpf_object__close(obj);
 		explain_load_failure(name, err, stats_log, out);
