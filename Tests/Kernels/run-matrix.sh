@@ -15,7 +15,7 @@
 #   KERNEL_TIMEOUT   seconds one boot + payload may take before it counts as hung (default 120)
 #   GUEST_MODULES    modules loaded in the guest before the payload (default: sch_ingress cls_bpf veth)
 #   GUEST_CPUS, GUEST_MEMORY   QEMU -smp and -m (default 2 and 1G)
-# Needs (Debian): qemu-system-x86 busybox-static cpio kmod xz-utils gcc; root for the host run and for adding an apt
+# Needs (Debian): qemu-system-x86 busybox-static cpio kmod xz-utils gcc binutils; root for the host run and for adding an apt
 # source that kernels.txt names but this machine lacks.
 set -uo pipefail
 
@@ -38,7 +38,7 @@ in_ci=false
 [[ ${CI:-} == true ]] && in_ci=true
 
 for tool in qemu-system-x86_64:qemu-system-x86 busybox:busybox-static cpio:cpio depmod:kmod modprobe:kmod \
-	xz:xz-utils cc:gcc dpkg:dpkg apt-get:apt; do
+	xz:xz-utils cc:gcc strip:binutils dpkg:dpkg apt-get:apt; do
 	command -v "${tool%%:*}" >/dev/null || die "${tool%%:*} not found: apt-get install -y ${tool#*:}"
 done
 busybox=$(command -v busybox)
@@ -128,7 +128,7 @@ fetch_kernel() {
 		echo "$deb"
 		return 0
 	fi
-	echo "tried: apt-cache pkgnames '${glob%%[*?[]*}' in suite $suite (newest match: ${package:-none}), " \
+	echo "tried: apt-cache pkgnames '${glob%%[*?[]*}' (suite $suite; newest match: ${package:-none})," \
 		"apt-get download ${package:-(nothing to download)}, and the cache $cache/debs" >&2
 	return 1
 }
@@ -160,7 +160,8 @@ build_common_initramfs() {
 	cp "$busybox" "$root/bin/busybox" || return 1
 	cc -static -O2 -o "$root/bin/guest-exit" "$repo/Tests/Kernels/guest-exit.c" || return 1
 	name=${payload##*/}
-	cp "$payload" "$root/payload/$name" || return 1
+	# Debug info is a third of a Swift binary and every byte is copied through TCG at boot; symbols stay.
+	strip --strip-debug -o "$root/payload/$name" "$payload" 2>/dev/null || cp "$payload" "$root/payload/$name" || return 1
 	if ldd "$payload" >/dev/null 2>&1; then
 		for lib in $(ldd "$payload" | grep -oE '/[^ ]+'); do
 			mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" || return 1
@@ -187,6 +188,10 @@ build_common_initramfs() {
 		./$(shell_quote "$name")$quoted
 		status=\$?
 		echo "init: $name exited with status \$status"
+		if [ \$status -ne 0 ]; then
+			echo "init: the kernel's log, last 40 lines:"
+			dmesg | tail -n 40
+		fi
 		guest-exit \$status
 		poweroff -f
 	EOF
@@ -256,10 +261,11 @@ run_kernel() {
 	echo "=== $glob"
 	if ! deb=$(fetch_kernel "$glob" "$suite" 2>"$work/fetch.err"); then
 		cat "$work/fetch.err"
+		local why="cannot download $glob; $(tail -n 1 "$work/fetch.err")"
 		if $in_ci; then
-			record "$glob" "FAIL (cannot download: see above)" 0 /dev/null
+			record "$glob" "FAIL ($why)" 0 /dev/null
 		else
-			record "$glob" "SKIP (cannot download: see above; with CI=true this fails)" 0 /dev/null
+			record "$glob" "SKIP ($why; with CI=true this fails)" 0 /dev/null
 		fi
 		return
 	fi
