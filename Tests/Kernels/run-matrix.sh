@@ -106,6 +106,17 @@ cached_deb() {
 	done | sort -V | tail -n 1
 }
 
+# Drops cached .debs and unpacked trees of older packages matching a glob once a newer one is in the cache.
+prune_superseded() {
+	local glob=$1 current=$2 deb name
+	for deb in "$cache"/debs/*.deb; do
+		[[ -e $deb ]] || continue
+		name=${deb##*/}
+		name=${name%%_*}
+		[[ $name == $glob && $name != "$current" ]] && rm -rf "$deb" "$cache/trees/$name"
+	done
+}
+
 # Prints the path of the .deb for a glob, fetching it if not cached; on failure prints what was tried to stderr.
 fetch_kernel() {
 	local glob=$1 suite=$2 package deb
@@ -120,7 +131,11 @@ fetch_kernel() {
 			(cd "$cache/debs" && apt-get download -qq -o APT::Sandbox::User=root "$package") >&2
 			deb=$(compgen -G "$cache/debs/${package}_*.deb" | sort -V | tail -n 1)
 		fi
-		[[ -n $deb ]] && { echo "$deb"; return 0; }
+		if [[ -n $deb ]]; then
+			prune_superseded "$glob" "$package"
+			echo "$deb"
+			return 0
+		fi
 	fi
 	deb=$(cached_deb "$glob")
 	if [[ -n $deb ]]; then
