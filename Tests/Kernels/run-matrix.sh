@@ -11,12 +11,12 @@
 # Environment:
 #   CI=true          a kernel that cannot be fetched fails the run (otherwise it is reported as skipped)
 #   KERNELS_FILE     the kernel list (default Tests/Kernels/kernels.txt)
-#   KERNELS_CACHE    where .debs, unpacked kernels and initramfs images live (default .build/kernels)
+#   KERNELS_CACHE    where the .debs, the unpacked kernels and each run's initramfs live (default .build/kernels)
 #   KERNEL_TIMEOUT   seconds one boot + payload may take before it counts as hung (default 120)
 #   GUEST_MODULES    modules loaded in the guest before the payload (default: sch_ingress cls_bpf veth)
 #   GUEST_CPUS, GUEST_MEMORY   QEMU -smp and -m (default 2 and 1G)
-# Needs (Debian): qemu-system-x86 busybox-static cpio kmod xz-utils gcc binutils; root for the host run and for adding an apt
-# source that kernels.txt names but this machine lacks.
+# Needs (Debian): qemu-system-x86 busybox-static cpio kmod xz-utils gcc binutils; root for the host run and for
+# adding an apt source that kernels.txt names but this machine lacks.
 set -uo pipefail
 
 die() { echo "run-matrix: $*" >&2; exit 2; }
@@ -139,7 +139,7 @@ fetch_kernel() {
 	fi
 	deb=$(cached_deb "$glob")
 	if [[ -n $deb ]]; then
-		echo "run-matrix: WARNING: using cached ${deb##*/}: the archive gave no newer match for $glob" >&2
+		echo "run-matrix: WARNING: using cached ${deb##*/}: the archive gave nothing for $glob" >&2
 		echo "$deb"
 		return 0
 	fi
@@ -170,7 +170,7 @@ shell_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
 # --- The part of the initramfs every kernel shares: busybox, guest-exit, the payload and its libraries, /init. ---
 build_common_initramfs() {
-	local root=$work/common lib dir libdirs=() name quoted=""
+	local root=$work/common lib libdirs=() name quoted=""
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,payload,lib/modules} || return 1
 	cp "$busybox" "$root/bin/busybox" || return 1
 	cc -static -O2 -o "$root/bin/guest-exit" "$repo/Tests/Kernels/guest-exit.c" || return 1
