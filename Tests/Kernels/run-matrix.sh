@@ -15,6 +15,7 @@
 #   KERNEL_TIMEOUT   seconds one boot + payload may take before it counts as hung (default 120)
 #   GUEST_MODULES    modules loaded in the guest before the payload (default: sch_ingress cls_bpf veth)
 #   GUEST_CPUS, GUEST_MEMORY   QEMU -smp and -m (default 2 and 1G)
+#   KERNEL_EXTRA_ARGS          appended to the guest kernel's command line (e.g. loglevel=7 to see the boot)
 # Needs (Debian): qemu-system-x86 busybox-static cpio kmod xz-utils gcc binutils; root for the host run and for
 # adding an apt source that kernels.txt names but this machine lacks.
 set -uo pipefail
@@ -198,11 +199,11 @@ build_common_initramfs() {
 		while read -r module; do
 			insmod "/lib/modules/\$module" || echo "init: insmod \$module failed"
 		done </lib/modules/load-order
-		echo "init: running $name$quoted on \$(uname -r)"
+		echo "init: running $name$quoted on \$(uname -r), \$(cut -d' ' -f1 /proc/uptime) s after boot"
 		cd /payload
 		./$(shell_quote "$name")$quoted
 		status=\$?
-		echo "init: $name exited with status \$status"
+		echo "init: $name exited with status \$status at \$(cut -d' ' -f1 /proc/uptime) s"
 		if [ \$status -ne 0 ]; then
 			echo "init: the kernel's log, last 40 lines:"
 			dmesg | tail -n 40
@@ -298,11 +299,12 @@ run_kernel() {
 	echo "=== $kver (${deb##*/}, ${accel[*]}): ${payload##*/} ${payload_args[*]}"
 	log=$work/$kver.log
 	start=$(now)
+	# no_timer_check: under TCG on a busy host the boot-time IO-APIC timer check can miss ticks and panic.
 	timeout -k 5 "$timeout_seconds" qemu-system-x86_64 "${accel[@]}" -smp "$guest_cpus" -m "$guest_memory" \
 		-nodefaults -no-user-config -display none -serial stdio -no-reboot -nic none \
 		-device isa-debug-exit,iobase=0xf4,iosize=0x04 \
 		-kernel "$tree/boot/vmlinuz-$kver" -initrd "$initrd" \
-		-append "console=ttyS0 panic=-1 quiet" </dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -u "s/^/  $kver| /"
+		-append "console=ttyS0 panic=-1 quiet no_timer_check ${KERNEL_EXTRA_ARGS:-}" </dev/null 2>&1 | tr -d '\r' | tee "$log" | sed -u "s/^/  $kver| /"
 	rc=${PIPESTATUS[0]}
 	# isa-debug-exit makes QEMU exit with (status << 1) | 1; 0 means the guest rebooted or panicked first.
 	if ((rc == 124 || rc == 137)); then
