@@ -6,22 +6,23 @@ DATA_DIR ?= /var/lib/fathom
 LISTEN ?= 127.0.0.1:8421
 FATHOM := .build/release/fathom
 
+KERNEL_MATRIX_PACKAGES := qemu-system-x86 busybox-static cpio kmod xz-utils binutils
 # Debian packages the build, the tests and the benchmarks need.
-APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev bpftool tcpdump tshark iproute2 \
-	libsqlite3-dev python3 python3-pip curl gcc
+APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev libsqlite3-dev bpftool tcpdump tshark \
+	iproute2 util-linux python3 python3-pip curl gcc $(KERNEL_MATRIX_PACKAGES)
 PIP_PACKAGES := pytest
 
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)
 BPF_OBJECTS := $(BPF_SOURCES:.bpf.c=.bpf.o)
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -ffile-prefix-map=$(CURDIR)=. -Ibpf
 
-.PHONY: run test deps build build-release bpf bpf-check unit-test integration-test bench root
+.PHONY: run test deps build build-release bpf bpf-check unit-test integration-test test-kernels static bench root
 
 run: root deps build-release
 	mkdir -p $(DATA_DIR)
 	$(FATHOM) agent --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-test: root deps bpf-check build unit-test build-release integration-test
+test: root deps bpf-check build unit-test build-release integration-test test-kernels
 
 root:
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -48,6 +49,14 @@ unit-test:
 
 integration-test:
 	FATHOM=$(FATHOM) python3 -m pytest -q Tests/Integration
+
+# Every BPF program proven on Debian's 6.1 and 6.12 kernels under QEMU, and on this host (Tests/Kernels/README.md).
+test-kernels: build-release
+	Tests/Kernels/run-matrix.sh $(FATHOM) selftest
+
+# A fully static fathom for the container image.
+static:
+	Tests/Kernels/build-static-fathom.sh
 
 bench: root deps build-release
 	FATHOM=$(FATHOM) python3 bench/run.py

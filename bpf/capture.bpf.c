@@ -60,7 +60,11 @@ static __always_inline void count_loss(void)
 static __always_inline int emit(struct __sk_buff *skb, void *ring, struct fathom_packet_header *hdr,
 				__u32 caplen, const __u32 size_class)
 {
-	if (caplen == 0 || caplen > size_class)
+	/* 6.1's verifier learns no lower bound from `caplen != 0`, and bpf_skb_load_bytes needs a length it can prove
+	 * is at least 1: bound caplen - 1 instead, kept opaque to the compiler so it does not fold the check away. */
+	__u32 last = caplen - 1;
+	asm volatile("" : "+r"(last));
+	if (last >= size_class)
 		return 0;
 	struct fathom_packet_header *rec = bpf_ringbuf_reserve(ring, sizeof(*hdr) + size_class, 0);
 	if (!rec) {
@@ -68,14 +72,14 @@ static __always_inline int emit(struct __sk_buff *skb, void *ring, struct fathom
 		return 0;
 	}
 	*rec = *hdr;
-	if (bpf_skb_load_bytes(skb, 0, rec + 1, caplen) < 0) {
+	if (bpf_skb_load_bytes(skb, 0, rec + 1, last + 1) < 0) {
 		bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
 		count_loss();
 		return 0;
 	}
 	/* Waking the reader per record halves a flood sender's rate; user space drains on a timer besides. */
 	__u64 flags = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= capture_config.wakeup_bytes ? BPF_RB_FORCE_WAKEUP
-											  : BPF_RB_NO_WAKEUP;
+												  : BPF_RB_NO_WAKEUP;
 	bpf_ringbuf_submit(rec, flags);
 	return 0;
 }

@@ -90,7 +90,7 @@ public final class Agent {
     func makeRouter() -> Router<BasicRequestContext> {
         AgentRoutes(
             status: status, metricSources: [capture, RecordingMetrics(store.statistics)],
-            bearerToken: configuration.bearerToken
+            bearerToken: configuration.bearerToken, setPaused: { [capture] in capture.setPaused($0) }
         ).router()
     }
 }

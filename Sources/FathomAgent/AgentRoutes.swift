@@ -7,6 +7,8 @@ struct AgentRoutes: Sendable {
     let status: AgentStatus
     let metricSources: [MetricsSource & Sendable]
     let bearerToken: String?
+    /// Pauses (true) or resumes (false) recording; the programs stay attached.
+    let setPaused: @Sendable (Bool) -> Void
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -14,6 +16,14 @@ struct AgentRoutes: Sendable {
             router.add(middleware: BearerTokenMiddleware(token: bearerToken, openPaths: ["/healthz"]))
         }
         router.get("/healthz") { _, _ in HealthReport(status: "ok", agent: status) }
+        router.post("/capture/pause") { _, _ in
+            setPaused(true)
+            return CaptureState(paused: true)
+        }
+        router.post("/capture/resume") { _, _ in
+            setPaused(false)
+            return CaptureState(paused: false)
+        }
         router.get("/metrics") { _, _ in
             let text = Prometheus.render(
                 [Metric("fathom_up", .gauge, "1 while the agent runs; the capture source is a label.",
@@ -25,6 +35,10 @@ struct AgentRoutes: Sendable {
         }
         return router
     }
+}
+
+struct CaptureState: ResponseEncodable {
+    var paused: Bool
 }
 
 struct HealthReport: ResponseEncodable {

@@ -222,6 +222,37 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         }
     }
 
+    /// Size and verification cost of each loaded program, as the kernel reports them.
+    public struct ProgramStatistics: Sendable {
+        public var name: String
+        public var instructions: Int
+        public var jitedBytes: Int
+        /// Instructions the verifier processed (its complexity limit is 1 M).
+        public var verifiedInstructions: Int
+    }
+
+    public func programStatistics() -> [ProgramStatistics] {
+        lock.lock()
+        defer { lock.unlock() }
+        guard let obj = object else { return [] }
+        var result: [ProgramStatistics] = []
+        var prog = bpf_object__next_program(obj, nil)
+        while let p = prog {
+            let fd = bpf_program__fd(p)
+            var info = bpf_prog_info()
+            var length = UInt32(MemoryLayout<bpf_prog_info>.size)
+            if fd >= 0, bpf_obj_get_info_by_fd(fd, &info, &length) == 0 {
+                result.append(
+                    ProgramStatistics(
+                        name: String(cString: bpf_program__name(p)),
+                        instructions: Int(info.xlated_prog_len) / 8, jitedBytes: Int(info.jited_prog_len),
+                        verifiedInstructions: Int(info.verified_insns)))
+            }
+            prog = bpf_object__next_program(obj, p)
+        }
+        return result
+    }
+
     /// Records each CPU's programs could not write because its ring was full.
     public func ringLosses() -> [UInt64] {
         lock.lock()

@@ -11,7 +11,11 @@ public enum SelfTest {
         public var outcome: Outcome
         public var detail: String
 
-        public var line: String { detail.isEmpty ? "\(outcome.rawValue) \(program)" : "\(outcome.rawValue) \(program): \(detail)" }
+        /// `program: PASS (detail)`, `program: FAIL: verifier says …`, `program: SKIP: kernel lacks …`.
+        public var line: String {
+            if detail.isEmpty { return "\(program): \(outcome.rawValue)" }
+            return outcome == .pass ? "\(program): PASS (\(detail))" : "\(program): \(outcome.rawValue): \(detail)"
+        }
     }
 
     public static func run(logger: Logger) -> (features: KernelFeatures, verdicts: [Verdict]) {
@@ -37,6 +41,7 @@ public enum SelfTest {
         } catch {
             return names.map { Verdict(program: $0, outcome: .fail, detail: "\(error)") }
         }
+        let statistics = capture.programStatistics()
         let exchange: LoopbackExchange
         do {
             exchange = try LoopbackExchange.udp(marker: collector.marker)
@@ -48,9 +53,9 @@ public enum SelfTest {
         let ownCgroup = CgroupV2.ownCgroupID(mount: features.cgroupV2Mount)
         return [
             verdict("capture_cgroup_ingress", collector.records, direction: .inbound,
-                    cookie: exchange.receiverCookie, cgroup: ownCgroup, linkType: LinkType.rawIP),
+                    cookie: exchange.receiverCookie, cgroup: ownCgroup, linkType: LinkType.rawIP, statistics),
             verdict("capture_cgroup_egress", collector.records, direction: .outbound,
-                    cookie: exchange.senderCookie, cgroup: ownCgroup, linkType: LinkType.rawIP),
+                    cookie: exchange.senderCookie, cgroup: ownCgroup, linkType: LinkType.rawIP, statistics),
         ]
     }
 
@@ -70,6 +75,7 @@ public enum SelfTest {
             return names.map { Verdict(program: $0, outcome: .fail, detail: "\(error)") }
         }
         defer { capture.stop() }
+        let statistics = capture.programStatistics()
         do {
             _ = try LoopbackExchange.udp(marker: collector.marker)
         } catch {
@@ -78,14 +84,16 @@ public enum SelfTest {
         capture.stop()
         // On lo, tc sees Ethernet frames; the cgroup programs (attached too) see raw IP. Look at Ethernet only.
         return [
-            verdict("capture_tc_ingress", collector.records, direction: .inbound, cookie: nil, cgroup: nil, linkType: LinkType.ethernet),
-            verdict("capture_tc_egress", collector.records, direction: .outbound, cookie: nil, cgroup: nil, linkType: LinkType.ethernet),
+            verdict("capture_tc_ingress", collector.records, direction: .inbound, cookie: nil, cgroup: nil,
+                    linkType: LinkType.ethernet, statistics),
+            verdict("capture_tc_egress", collector.records, direction: .outbound, cookie: nil, cgroup: nil,
+                    linkType: LinkType.ethernet, statistics),
         ]
     }
 
     private static func verdict(
         _ program: String, _ records: [CollectingSink.Record], direction: PacketDirection, cookie: UInt64?,
-        cgroup: UInt64?, linkType: UInt16
+        cgroup: UInt64?, linkType: UInt16, _ statistics: [BPFCapture.ProgramStatistics]
     ) -> Verdict {
         let matching = records.filter { $0.metadata.direction == direction && $0.metadata.linkType == linkType }
         guard let record = matching.first else {
@@ -98,7 +106,11 @@ public enum SelfTest {
         if let cgroup, record.metadata.cgroupID != cgroup {
             return Verdict(program: program, outcome: .fail, detail: "cgroup id \(record.metadata.cgroupID), expected \(cgroup)")
         }
-        return Verdict(program: program, outcome: .pass, detail: "\(matching.count) record(s), \(record.bytes.count) bytes")
+        var detail = "\(matching.count) record(s), \(record.bytes.count) bytes"
+        if let s = statistics.first(where: { $0.name == program }) {
+            detail += "; insns=\(s.instructions) jited=\(s.jitedBytes)B verified=\(s.verifiedInstructions)"
+        }
+        return Verdict(program: program, outcome: .pass, detail: detail)
     }
 
     /// The verifier's last lines say why it refused; the whole log is for `--verbose`.

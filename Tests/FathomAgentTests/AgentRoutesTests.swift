@@ -16,7 +16,7 @@ final class AgentRoutesTests: XCTestCase {
 
     private func routes(token: String? = nil) -> AgentRoutes {
         let status = AgentStatus(features: KernelFeatures.probe(), captureSource: .pcap, fallbackReason: "no CAP_BPF")
-        return AgentRoutes(status: status, metricSources: [FixedMetrics()], bearerToken: token)
+        return AgentRoutes(status: status, metricSources: [FixedMetrics()], bearerToken: token, setPaused: { _ in })
     }
 
     func testMetricsAreValidPrometheusText() async throws {
