@@ -24,7 +24,7 @@ struct CommandResult {
 
 /// Runs a program to completion and returns its status and output (bounded by `timeout` seconds).
 @discardableResult
-func run(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> CommandResult {
+func runCommand(_ executable: String, _ arguments: [String], timeout: TimeInterval = 60) throws -> CommandResult {
     let process = Process()
     process.executableURL = URL(fileURLWithPath: executable)
     process.arguments = arguments
