@@ -10,7 +10,9 @@ import FathomModel
 /// block of the open segment; the next start truncates it back to its last complete block.
 /// Write errors (disk full, quota, I/O): the open segment is cut back to its last complete block and closed,
 /// packets are counted as dropped instead of written, and about once a second `tick` tries again in a fresh
-/// segment (first applying retention and, after a retry that failed too, deleting the oldest segment for room).
+/// segment (first applying retention and, while the disk is still full, deleting the oldest segment for room).
+/// Set the retention budget below the disk's capacity: deleting for room is the last resort, and costs the
+/// packets that arrive during the retry interval.
 public final class SegmentStore: PacketSink {
     /// Where and how much to record.
     public struct Configuration: Sendable {
@@ -28,7 +30,7 @@ public final class SegmentStore: PacketSink {
         public var flushIntervalNanoseconds: UInt64 = 100_000_000
         /// How long to wait after a write error before trying again.
         public var retryIntervalNanoseconds: UInt64 = 1_000_000_000
-        /// After a retry that failed with ENOSPC/EDQUOT, delete the oldest segment before the next one.
+        /// While the disk stays full (ENOSPC/EDQUOT), delete the oldest segment before each retry to make room.
         public var deleteOldestWhenDiskFull: Bool = true
 
         public init(directory: String) { self.directory = directory }
@@ -244,7 +246,12 @@ public final class SegmentStore: PacketSink {
     private func retryWriting() {
         enforceRetention()
         let diskFull = lastErrno == POSIX.noSpace || lastErrno == POSIX.quotaExceeded
-        if diskFull && failedRetries > 0 && configuration.deleteOldestWhenDiskFull { deleteOldestSegment() }
+        if diskFull && configuration.deleteOldestWhenDiskFull {
+            // statvfs cannot see quotas, so a retry that already failed counts as proof the space is still missing.
+            let wanted = min(configuration.segmentBytes, 1 << 20)
+            let free = POSIX.availableBytes(segmentsDirectory) ?? 0
+            if failedRetries > 0 || free < wanted { deleteOldestSegment() }
+        }
         failedRetries += 1
         writing = true
         retryAtNanoseconds = nil
