@@ -20,19 +20,21 @@ public final class SegmentStore: PacketSink {
         public var directory: String
         /// A segment is closed before it would grow past this many bytes (a single larger packet still fits).
         public var segmentBytes: UInt64 = 64 << 20
-        /// A segment is closed once its first packet is this old.
+        /// A segment is closed once its first packet is this old (by packet time, or by `tick`'s clock); 0: never.
         public var segmentSeconds: UInt64 = 60
         /// Oldest segments are deleted while all segments together exceed this; the total may exceed it by at
         /// most the open segment.
         public var retentionBytes: UInt64 = 2 << 30
         /// Size of the write buffer; it is written out when full and on `tick` every `flushIntervalNanoseconds`.
         public var writeBufferBytes: Int = PcapngWriter.defaultBufferCapacity
+        /// How often `tick` writes the buffer out even when it is not full.
         public var flushIntervalNanoseconds: UInt64 = 100_000_000
         /// How long to wait after a write error before trying again.
         public var retryIntervalNanoseconds: UInt64 = 1_000_000_000
         /// While the disk stays full (ENOSPC/EDQUOT), delete the oldest segment before each retry to make room.
         public var deleteOldestWhenDiskFull: Bool = true
 
+        /// The defaults (64 MiB / 60 s segments, 2 GiB retention, 1 MiB buffer) under `directory`.
         public init(directory: String) { self.directory = directory }
     }
 
@@ -60,10 +62,13 @@ public final class SegmentStore: PacketSink {
         }
     }
 
+    /// The configuration the store was opened with.
     public let configuration: Configuration
     /// `DIRECTORY/segments`.
     public let segmentsDirectory: String
+    /// Counters, readable from any thread.
     public let statistics = RecordingStatistics()
+    /// The segment list, readable from any thread.
     public let catalog = SegmentCatalog()
 
     let segmentNanoseconds: UInt64
@@ -114,12 +119,13 @@ public final class SegmentStore: PacketSink {
             let age = metadata.timestampNanoseconds &- segment.firstPacketNanoseconds
             let hasPackets = segment.writer.committedPackets &+ segment.writer.bufferedPacketCount > 0
             if hasPackets && (size > configuration.segmentBytes
-                || (metadata.timestampNanoseconds > segment.firstPacketNanoseconds && age >= segmentNanoseconds))
+                || (segmentNanoseconds > 0 && metadata.timestampNanoseconds > segment.firstPacketNanoseconds
+                    && age >= segmentNanoseconds))
             {
                 closeCurrentSegment()
             }
         }
-        guard let segment = current ?? openSegment(firstPacketNanoseconds: metadata.timestampNanoseconds) else {
+        guard writing, let segment = current ?? openSegment(firstPacketNanoseconds: metadata.timestampNanoseconds) else {
             drop(packets: 1, bytes: UInt64(packet.count))
             return
         }
@@ -143,7 +149,9 @@ public final class SegmentStore: PacketSink {
             return
         }
         guard let segment = current else { return }
-        if now > segment.firstPacketNanoseconds && now - segment.firstPacketNanoseconds >= segmentNanoseconds {
+        if segmentNanoseconds > 0 && now > segment.firstPacketNanoseconds
+            && now - segment.firstPacketNanoseconds >= segmentNanoseconds
+        {
             closeCurrentSegment()
             lastFlushNanoseconds = now
         } else if now < lastFlushNanoseconds || now - lastFlushNanoseconds >= configuration.flushIntervalNanoseconds {
@@ -176,6 +184,7 @@ public final class SegmentStore: PacketSink {
 
     private func openSegment(firstPacketNanoseconds: UInt64) -> OpenSegment? {
         let sequence = nextSequence
+        nextSequence += 1  // even on failure, so a name taken by a stray file is not tried forever
         let path = segmentsDirectory + "/"
             + SegmentName.make(firstPacketNanoseconds: firstPacketNanoseconds, sequence: sequence)
         let (fd, code) = POSIX.createExclusive(path)
@@ -183,7 +192,6 @@ public final class SegmentStore: PacketSink {
             suspendWriting(errno: code)
             return nil
         }
-        nextSequence += 1
         let segment = OpenSegment(
             path: path, sequence: sequence, firstPacketNanoseconds: firstPacketNanoseconds, fileDescriptor: fd,
             writer: PcapngWriter(fileDescriptor: fd, bufferCapacity: configuration.writeBufferBytes))
