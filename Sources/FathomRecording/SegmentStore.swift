@@ -145,7 +145,10 @@ public final class SegmentStore: PacketSink {
             } else {
                 retryAtNanoseconds = now &+ configuration.retryIntervalNanoseconds
             }
-            publish()
+            if now < lastFlushNanoseconds || now - lastFlushNanoseconds >= configuration.flushIntervalNanoseconds {
+                publish()  // the drop counters
+                lastFlushNanoseconds = now
+            }
             return
         }
         guard let segment = current else { return }
