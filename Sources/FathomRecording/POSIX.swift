@@ -120,6 +120,13 @@ enum POSIX {
         return (names, 0)
     }
 
+    /// Bytes an unprivileged process may still write on the filesystem holding `path`.
+    static func availableBytes(_ path: String) -> UInt64? {
+        var info = statvfs()
+        guard statvfs(path, &info) == 0 else { return nil }
+        return UInt64(info.f_bavail) &* UInt64(info.f_frsize)
+    }
+
     static let noSpace = ENOSPC
     static let quotaExceeded = EDQUOT
 }

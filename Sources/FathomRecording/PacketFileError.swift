@@ -1,5 +1,6 @@
 /// Why a pcap or pcapng file could not be read, and where: `offset` is the byte offset in the file.
 public struct PacketFileError: Error, Sendable, Equatable, CustomStringConvertible {
+    /// The kinds of problem a file can have.
     public enum Kind: Sendable, Equatable {
         /// open(2) or pread(2) failed with this errno.
         case io(errno: Int32)
@@ -19,6 +20,7 @@ public struct PacketFileError: Error, Sendable, Equatable, CustomStringConvertib
         case unknownInterface(UInt32)
     }
 
+    /// What is wrong.
     public var kind: Kind
     /// Byte offset in the file where the problem starts.
     public var offset: UInt64

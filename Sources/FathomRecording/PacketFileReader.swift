@@ -3,7 +3,9 @@ import FathomModel
 /// One packet handed out by `PacketFileReader`. `bytes` points into the reader's buffer and is valid only until
 /// the next call to `next()`: copy what must outlive it.
 public struct PacketRecord {
+    /// Time, lengths, link type; direction from epb_flags; source, ifindex, cgroup and cookie from Fathom's option.
     public var metadata: PacketMetadata
+    /// The captured bytes, a slice of the reader's buffer.
     public var bytes: UnsafeRawBufferPointer
     /// Offset of the packet's block (pcapng) or record header (pcap) in the file.
     public var fileOffset: UInt64
@@ -17,14 +19,17 @@ public struct PacketRecord {
 /// a write) is read up to its last complete block; `next()` then returns nil and `tornTail` says what was left.
 /// Link types are passed through as found, known or not. Single-threaded.
 public final class PacketFileReader {
+    /// The container the file turned out to be.
     public enum Format: Sendable, Equatable {
         case pcapng
+        /// Classic libpcap format (tcpdump -w).
         case pcap
     }
 
     /// Blocks longer than this are treated as corruption rather than read into memory.
     public static let defaultMaximumBlockLength = 64 << 20
 
+    /// Whether the file is pcapng or classic pcap, known from its first four bytes.
     public let format: Format
     /// Length of the file's complete part: the end of the last whole block or record read so far.
     public private(set) var validLength: UInt64 = 0
@@ -62,7 +67,8 @@ public final class PacketFileReader {
         guard fd >= 0 else { throw PacketFileError(.io(errno: code), at: 0) }
         self.fileDescriptor = fd
         self.maximumBlockLength = maximumBlockLength
-        capacity = 1 << 20
+        // One megabyte, or less for a small file: segments and snapshots are often read many at a time.
+        capacity = Int(min(POSIX.fileSize(descriptor: fd) ?? 0, 1 << 20)) + 4096
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
         do {
             format = try Self.detectFormat(try Self.readMagic(fd: fd))

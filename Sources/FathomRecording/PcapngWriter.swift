@@ -8,8 +8,10 @@ public struct PcapngWriteError: Error, Sendable, CustomStringConvertible {
     public var lostPackets: UInt64
     /// Captured bytes of those packets.
     public var lostPacketBytes: UInt64
+    /// What went wrong.
     public var reason: Reason
 
+    /// The ways an append or flush can fail.
     public enum Reason: Sendable {
         /// write(2) failed; the file was truncated back to its last complete block.
         case writeFailed
@@ -36,6 +38,7 @@ public struct PcapngWriteError: Error, Sendable, CustomStringConvertible {
 /// unless a packet is larger than the buffer (it then grows once). Output is little-endian on every host.
 /// The writer does not own the descriptor: the caller closes it. Single-threaded.
 public final class PcapngWriter {
+    /// 1 MiB: a few thousand small packets per write(2).
     public static let defaultBufferCapacity = 1 << 20
     /// Largest packet accepted; a pcapng block length is 32 bits and readers refuse absurd blocks.
     public static let maximumPacketLength = 16 << 20

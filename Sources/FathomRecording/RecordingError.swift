@@ -1,5 +1,6 @@
 /// Why a `SegmentStore` could not start.
 public struct RecordingError: Error, Sendable, CustomStringConvertible {
+    /// Which start-up step failed.
     public enum Kind: Sendable, Equatable {
         /// The directory (or a parent) could not be created.
         case cannotCreateDirectory
@@ -11,8 +12,11 @@ public struct RecordingError: Error, Sendable, CustomStringConvertible {
         case repairFailed
     }
 
+    /// Which start-up step failed.
     public var kind: Kind
+    /// The directory or file concerned.
     public var path: String
+    /// errno of the failed call.
     public var errno: Int32
 
     public var description: String {

@@ -2,8 +2,11 @@ import Synchronization
 
 /// One segment file of the recording.
 public struct SegmentInfo: Sendable, Equatable {
+    /// Absolute or relative as the configured directory was given: `DIRECTORY/segments/NAME.pcapng`.
     public var path: String
+    /// Creation order, also encoded in the file name.
     public var sequence: UInt64
+    /// Timestamp of the segment's first packet, also encoded in the file name.
     public var firstPacketNanoseconds: UInt64
     /// Timestamp of the last packet written to the file so far.
     public var lastPacketNanoseconds: UInt64

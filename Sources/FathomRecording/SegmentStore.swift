@@ -10,7 +10,9 @@ import FathomModel
 /// block of the open segment; the next start truncates it back to its last complete block.
 /// Write errors (disk full, quota, I/O): the open segment is cut back to its last complete block and closed,
 /// packets are counted as dropped instead of written, and about once a second `tick` tries again in a fresh
-/// segment (first applying retention and, after a retry that failed too, deleting the oldest segment for room).
+/// segment (first applying retention and, while the disk is still full, deleting the oldest segment for room).
+/// Set the retention budget below the disk's capacity: deleting for room is the last resort, and costs the
+/// packets that arrive during the retry interval.
 public final class SegmentStore: PacketSink {
     /// Where and how much to record.
     public struct Configuration: Sendable {
@@ -18,19 +20,21 @@ public final class SegmentStore: PacketSink {
         public var directory: String
         /// A segment is closed before it would grow past this many bytes (a single larger packet still fits).
         public var segmentBytes: UInt64 = 64 << 20
-        /// A segment is closed once its first packet is this old.
+        /// A segment is closed once its first packet is this old (by packet time, or by `tick`'s clock); 0: never.
         public var segmentSeconds: UInt64 = 60
         /// Oldest segments are deleted while all segments together exceed this; the total may exceed it by at
         /// most the open segment.
         public var retentionBytes: UInt64 = 2 << 30
         /// Size of the write buffer; it is written out when full and on `tick` every `flushIntervalNanoseconds`.
         public var writeBufferBytes: Int = PcapngWriter.defaultBufferCapacity
+        /// How often `tick` writes the buffer out even when it is not full.
         public var flushIntervalNanoseconds: UInt64 = 100_000_000
         /// How long to wait after a write error before trying again.
         public var retryIntervalNanoseconds: UInt64 = 1_000_000_000
-        /// After a retry that failed with ENOSPC/EDQUOT, delete the oldest segment before the next one.
+        /// While the disk stays full (ENOSPC/EDQUOT), delete the oldest segment before each retry to make room.
         public var deleteOldestWhenDiskFull: Bool = true
 
+        /// The defaults (64 MiB / 60 s segments, 2 GiB retention, 1 MiB buffer) under `directory`.
         public init(directory: String) { self.directory = directory }
     }
 
@@ -58,10 +62,13 @@ public final class SegmentStore: PacketSink {
         }
     }
 
+    /// The configuration the store was opened with.
     public let configuration: Configuration
     /// `DIRECTORY/segments`.
     public let segmentsDirectory: String
+    /// Counters, readable from any thread.
     public let statistics = RecordingStatistics()
+    /// The segment list, readable from any thread.
     public let catalog = SegmentCatalog()
 
     let segmentNanoseconds: UInt64
@@ -112,12 +119,13 @@ public final class SegmentStore: PacketSink {
             let age = metadata.timestampNanoseconds &- segment.firstPacketNanoseconds
             let hasPackets = segment.writer.committedPackets &+ segment.writer.bufferedPacketCount > 0
             if hasPackets && (size > configuration.segmentBytes
-                || (metadata.timestampNanoseconds > segment.firstPacketNanoseconds && age >= segmentNanoseconds))
+                || (segmentNanoseconds > 0 && metadata.timestampNanoseconds > segment.firstPacketNanoseconds
+                    && age >= segmentNanoseconds))
             {
                 closeCurrentSegment()
             }
         }
-        guard let segment = current ?? openSegment(firstPacketNanoseconds: metadata.timestampNanoseconds) else {
+        guard writing, let segment = current ?? openSegment(firstPacketNanoseconds: metadata.timestampNanoseconds) else {
             drop(packets: 1, bytes: UInt64(packet.count))
             return
         }
@@ -137,11 +145,16 @@ public final class SegmentStore: PacketSink {
             } else {
                 retryAtNanoseconds = now &+ configuration.retryIntervalNanoseconds
             }
-            publish()
+            if now < lastFlushNanoseconds || now - lastFlushNanoseconds >= configuration.flushIntervalNanoseconds {
+                publish()  // the drop counters
+                lastFlushNanoseconds = now
+            }
             return
         }
         guard let segment = current else { return }
-        if now > segment.firstPacketNanoseconds && now - segment.firstPacketNanoseconds >= segmentNanoseconds {
+        if segmentNanoseconds > 0 && now > segment.firstPacketNanoseconds
+            && now - segment.firstPacketNanoseconds >= segmentNanoseconds
+        {
             closeCurrentSegment()
             lastFlushNanoseconds = now
         } else if now < lastFlushNanoseconds || now - lastFlushNanoseconds >= configuration.flushIntervalNanoseconds {
@@ -174,6 +187,7 @@ public final class SegmentStore: PacketSink {
 
     private func openSegment(firstPacketNanoseconds: UInt64) -> OpenSegment? {
         let sequence = nextSequence
+        nextSequence += 1  // even on failure, so a name taken by a stray file is not tried forever
         let path = segmentsDirectory + "/"
             + SegmentName.make(firstPacketNanoseconds: firstPacketNanoseconds, sequence: sequence)
         let (fd, code) = POSIX.createExclusive(path)
@@ -181,7 +195,6 @@ public final class SegmentStore: PacketSink {
             suspendWriting(errno: code)
             return nil
         }
-        nextSequence += 1
         let segment = OpenSegment(
             path: path, sequence: sequence, firstPacketNanoseconds: firstPacketNanoseconds, fileDescriptor: fd,
             writer: PcapngWriter(fileDescriptor: fd, bufferCapacity: configuration.writeBufferBytes))
@@ -244,7 +257,12 @@ public final class SegmentStore: PacketSink {
     private func retryWriting() {
         enforceRetention()
         let diskFull = lastErrno == POSIX.noSpace || lastErrno == POSIX.quotaExceeded
-        if diskFull && failedRetries > 0 && configuration.deleteOldestWhenDiskFull { deleteOldestSegment() }
+        if diskFull && configuration.deleteOldestWhenDiskFull {
+            // statvfs cannot see quotas, so a retry that already failed counts as proof the space is still missing.
+            let wanted = min(configuration.segmentBytes, 1 << 20)
+            let free = POSIX.availableBytes(segmentsDirectory) ?? 0
+            if failedRetries > 0 || free < wanted { deleteOldestSegment() }
+        }
         failedRetries += 1
         writing = true
         retryAtNanoseconds = nil
