@@ -110,7 +110,7 @@ static __always_inline int capture(struct __sk_buff *skb, __u8 direction, __u16 
 		return 0;
 
 	__u64 cgroup_id = bpf_skb_cgroup_id(skb);
-	if (!wanted(skb, cgroup_id, s->capture_all))
+	if (s->targeted && !wanted(skb, cgroup_id, s->capture_all))
 		return 0;
 
 	__u32 cpu = bpf_get_smp_processor_id();

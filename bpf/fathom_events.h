@@ -42,6 +42,8 @@ struct fathom_capture_config {
 struct fathom_capture_settings {
 	__u32 paused;       /* 1: programs return at once, nothing recorded */
 	__u32 capture_all;  /* 1: every cgroup except excluded ones; 0: only included ones */
+	__u32 targeted;     /* 1: the `targets` map has entries; 0 spares every packet the walk up its cgroups */
+	__u32 reserved;
 };
 
 /* Values of the `targets` hash map, keyed by cgroup id (a cgroup matches through itself or any ancestor). */

@@ -39,10 +39,22 @@ public final class Agent {
             bpfConfiguration.snapLength = configuration.snapLength
             bpfConfiguration.interfaces = configuration.interfaces
             let capture = try BPFCapture(configuration: bpfConfiguration, logger: logger)
+            for (paths, target) in [(configuration.includeCgroups, CgroupTarget.include), (configuration.excludeCgroups, .exclude)] {
+                for path in paths {
+                    let absolute = path.hasPrefix("/") ? path : capture.cgroupRoot + "/" + path
+                    guard let id = CgroupV2.cgroupID(path: absolute) else {
+                        throw AgentError("no cgroup at \(absolute)")
+                    }
+                    try capture.setTarget(cgroupID: id, target)
+                }
+            }
             try capture.start(sink: sink)
             return capture
         }
         func pcap() throws -> PacketCapture {
+            if !configuration.includeCgroups.isEmpty || !configuration.excludeCgroups.isEmpty {
+                logger.warning("libpcap cannot tell cgroups apart: --include-cgroup and --exclude-cgroup are ignored")
+            }
             var pcapConfiguration = PcapCaptureConfiguration()
             pcapConfiguration.snapLength = Int32(configuration.snapLength)
             let capture = try PcapCapture(configuration: pcapConfiguration, logger: logger)

@@ -17,6 +17,11 @@ public struct AgentConfiguration: Sendable {
     public var segmentBytes = 64 << 20
     public var segmentSeconds = 60
     public var snapLength: UInt32 = 65535
+    /// cgroup v2 directories (absolute, or relative to the cgroup v2 mount) captured with everything below them; when
+    /// any is given, nothing else is captured.
+    public var includeCgroups: [String] = []
+    /// cgroup v2 directories never captured, with everything below them.
+    public var excludeCgroups: [String] = []
     /// Required on every request but /healthz when set; required to listen anywhere but loopback.
     public var bearerToken: String?
 

@@ -54,6 +54,9 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
     private let targetsFD: Int32
     private let lossesFD: Int32
     private let possibleCPUs: Int
+    private var paused = false
+    /// cgroups in the `targets` map; the programs skip targeting altogether while it is empty.
+    private var targets: [UInt64: CgroupTarget] = [:]
 
     public init(configuration: BPFCaptureConfiguration, logger: Logger) throws {
         self.configuration = configuration
@@ -112,7 +115,7 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
                 throw Self.failure("cannot install the ring buffer of CPU \(cpu)", errno)
             }
         }
-        try writeSettings(paused: false)
+        try writeSettings()
         loaded = true
     }
 
@@ -126,9 +129,11 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         return BPFCaptureError(description: "\(what): \(reason)", log: log)
     }
 
-    private func writeSettings(paused: Bool) throws {
+    private func writeSettings() throws {
         var key: UInt32 = 0
-        var value = fathom_capture_settings(paused: paused ? 1 : 0, capture_all: 1)
+        var value = fathom_capture_settings(
+            paused: paused ? 1 : 0, capture_all: targets.values.contains(.include) ? 0 : 1,
+            targeted: targets.isEmpty ? 0 : 1, reserved: 0)
         guard bpf_map_update_elem(settingsFD, &key, &value, 0) == 0 else {
             throw Self.failure("cannot write the capture settings", errno)
         }
@@ -205,10 +210,12 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         lock.lock()
         defer { lock.unlock() }
         guard object != nil else { return }
-        try? writeSettings(paused: paused)
+        self.paused = paused
+        try? writeSettings()
     }
 
     /// Includes or excludes a cgroup and everything below it; nil removes the cgroup from the targeting map.
+    /// Once any cgroup is included, only included cgroups are captured.
     public func setTarget(cgroupID: UInt64, _ target: CgroupTarget?) throws {
         lock.lock()
         defer { lock.unlock() }
@@ -220,6 +227,8 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         } else {
             _ = bpf_map_delete_elem(targetsFD, &key)
         }
+        targets[cgroupID] = target
+        try writeSettings()
     }
 
     /// Size and verification cost of each loaded program, as the kernel reports them.

@@ -11,11 +11,32 @@ public final class CaptureCounters: Sendable {
 
     public init() {}
 
-    @inline(__always)
-    public func count(captured: Int, original: UInt32) {
-        packets.add(1, ordering: .relaxed)
-        bytes.add(UInt64(captured), ordering: .relaxed)
-        if captured < Int(original) { truncatedPackets.add(1, ordering: .relaxed) }
+    /// Counts kept by the capture thread between publications.
+    public struct Pending: Sendable {
+        public var packets: UInt64 = 0
+        public var bytes: UInt64 = 0
+        public var truncatedPackets: UInt64 = 0
+        public var malformedRecords: UInt64 = 0
+
+        public init() {}
+
+        @inline(__always)
+        public mutating func count(captured: Int, original: UInt32) {
+            packets &+= 1
+            bytes &+= UInt64(captured)
+            if captured < Int(original) { truncatedPackets &+= 1 }
+        }
+    }
+
+    /// Adds what the capture thread counted and starts it afresh.
+    public func publish(_ pending: inout Pending) {
+        if pending.packets != 0 {
+            packets.add(pending.packets, ordering: .relaxed)
+            bytes.add(pending.bytes, ordering: .relaxed)
+        }
+        if pending.truncatedPackets != 0 { truncatedPackets.add(pending.truncatedPackets, ordering: .relaxed) }
+        if pending.malformedRecords != 0 { malformedRecords.add(pending.malformedRecords, ordering: .relaxed) }
+        pending = Pending()
     }
 
     public func metrics(source: CaptureSource) -> [Metric] {

@@ -26,6 +26,8 @@ public final class PcapCapture: PacketCapture, @unchecked Sendable {
     private let handle: OpaquePointer
     private let logger: Logger
     private let counters = CaptureCounters()
+    /// Touched by the capture thread only; published after each dispatch.
+    private var pending = CaptureCounters.Pending()
     private let lock = NSCondition()
     private var state: State = .idle
     private var paused = false
@@ -93,6 +95,7 @@ public final class PcapCapture: PacketCapture, @unchecked Sendable {
             if stopping { break }
             // Returns after a timeout's worth of packets (or none): a chance to tick the sink.
             _ = fathom_pcap_dispatch(handle, PcapCapture.onPacket, context)
+            counters.publish(&pending)
             sink?.tick(nowNanoseconds: UInt64(Date().timeIntervalSince1970 * 1e9))
         }
         lock.lock()
@@ -104,8 +107,9 @@ public final class PcapCapture: PacketCapture, @unchecked Sendable {
 
     private static let onPacket: fathom_pcap_handler = { context, timestamp, captured, original, bytes in
         guard let context, let bytes else { return }
-        Unmanaged<PcapCapture>.fromOpaque(context).takeUnretainedValue()
-            .deliver(timestamp, original, UnsafeRawBufferPointer(start: bytes, count: Int(captured)))
+        Unmanaged<PcapCapture>.fromOpaque(context)._withUnsafeGuaranteedRef {
+            $0.deliver(timestamp, original, UnsafeRawBufferPointer(start: bytes, count: Int(captured)))
+        }
     }
 
     @inline(__always)
@@ -118,7 +122,7 @@ public final class PcapCapture: PacketCapture, @unchecked Sendable {
             metadata.interfaceIndex = UInt32(bigEndian: bytes.loadUnaligned(fromByteOffset: 4, as: UInt32.self))
             metadata.direction = bytes[10] == 4 ? .outbound : .inbound  // PACKET_OUTGOING
         }
-        counters.count(captured: bytes.count, original: originalLength)
+        pending.count(captured: bytes.count, original: originalLength)
         sink?.append(metadata, bytes)
     }
 

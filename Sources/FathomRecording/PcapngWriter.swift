@@ -1,3 +1,4 @@
+import Glibc
 import FathomModel
 
 /// Why a `PcapngWriter` could not write: the errno, and what was lost with the failed write.
@@ -131,6 +132,7 @@ public final class PcapngWriter {
             bufferedPacketBytes = 0
             throw error
         }
+        dropFromPageCache(writtenFrom: committedBytes)
         committedBytes &+= UInt64(used)
         committedPackets &+= bufferedPackets
         committedPacketBytes &+= bufferedPacketBytes
@@ -138,6 +140,19 @@ public final class PcapngWriter {
         used = 0
         bufferedPackets = 0
         bufferedPacketBytes = 0
+    }
+
+    /// Start of the range written by the flush before the last one.
+    private var unadvisedFrom: UInt64 = 0
+
+    /// A recording is written once and read rarely: keeping it in the page cache would evict what the node's
+    /// workloads use, and fresh page-cache pages are what writing costs most. POSIX_FADV_DONTNEED starts writeback
+    /// of dirty pages and drops clean ones, so each range is advised twice: right after it is written, and again
+    /// after the next flush, when its writeback has had time to finish.
+    private func dropFromPageCache(writtenFrom start: UInt64) {
+        let end = start + UInt64(used)
+        _ = posix_fadvise(fileDescriptor, off_t(unadvisedFrom), off_t(end - unadvisedFrom), POSIX_FADV_DONTNEED)
+        unadvisedFrom = start
     }
 
     // MARK: - Encoding

@@ -15,6 +15,10 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Rotate a segment past this size, bytes.") var segmentBytes = 64 << 20
     @Option(help: "Rotate a segment past this age, seconds.") var segmentSeconds = 60
     @Option(help: "Bytes kept per packet (at most 65535).") var snapLength: UInt32 = 65535
+    @Option(name: .customLong("include-cgroup"), help: "Capture only this cgroup v2 directory and below (repeatable).")
+    var includeCgroups: [String] = []
+    @Option(name: .customLong("exclude-cgroup"), help: "Never capture this cgroup v2 directory and below (repeatable).")
+    var excludeCgroups: [String] = []
     @Option(help: "Bearer token required by the HTTP API.") var token: String?
     @Option(help: "File holding the bearer token.") var tokenFile: String?
 
@@ -30,6 +34,8 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.segmentBytes = segmentBytes
         configuration.segmentSeconds = segmentSeconds
         configuration.snapLength = snapLength
+        configuration.includeCgroups = includeCgroups
+        configuration.excludeCgroups = excludeCgroups
         configuration.bearerToken = try token ?? tokenFile.map {
             try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }

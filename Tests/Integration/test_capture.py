@@ -116,6 +116,34 @@ def test_pause_stops_recording_without_detaching(root, agents, tmp_path):
     assert len([p for p in packets if resumed.encode() in p["payload"]]) == 10
 
 
+def test_cgroup_targeting_in_the_kernel(root, cgroups, agents, tmp_path):
+    wanted, _ = cgroups.make("wanted")
+    other, _ = cgroups.make("other")
+    # A child cgroup is covered through its ancestor's entry.
+    child = os.path.join(wanted, "child")
+    os.mkdir(child)
+    cgroups.paths.insert(0, child)
+    agent = agents(tmp_path / "included", "--capture", "ebpf", "--include-cgroup", wanted)
+    inside, outside = marker(), marker()
+    exchange("udp", "127.0.0.1", inside, 5, client_cgroup=child, server_cgroup=other)
+    exchange("udp", "127.0.0.1", outside, 5, client_cgroup=other, server_cgroup=other)
+    time.sleep(0.5)
+    assert agent.stop() == 0
+    packets = fathom_packets(segments(agent.data_dir))
+    seen = [p for p in packets if inside.encode() in p["payload"]]
+    assert len(seen) == 5 and all(p["direction"] == "outbound" for p in seen)  # the client's side only
+    assert not [p for p in packets if outside.encode() in p["payload"]]
+    assert all(p["cgroup_id"] == os.stat(child).st_ino for p in packets), "only the included subtree is recorded"
+
+    agent = agents(tmp_path / "excluded", "--capture", "ebpf", "--exclude-cgroup", wanted)
+    again = marker()
+    exchange("udp", "127.0.0.1", again, 5, client_cgroup=child, server_cgroup=other)
+    time.sleep(0.5)
+    assert agent.stop() == 0
+    seen = [p for p in fathom_packets(segments(agent.data_dir)) if again.encode() in p["payload"]]
+    assert len(seen) == 5 and all(p["direction"] == "inbound" for p in seen)  # the server's side only
+
+
 def test_pcap_fallback_records_every_packet(hosts, agents, tmp_path):
     # libpcap sees the interfaces of its own network namespace: run the agent in host a.
     agent = agents(tmp_path / "data", "--capture", "pcap", netns=hosts.a)
