@@ -1,0 +1,88 @@
+import FathomModel
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// KFL, the filter language over calls: Kubeshark's KFL2 (a CEL subset) with KFL1's spellings accepted too.
+///
+///     let filter = try KFL.compile(#"request.path == "/api/v1/checkout" and response.status == 503"#)
+///     let failing = calls.filter(filter.matches)
+public enum KFL {
+    /// Parses, type-checks and compiles `source`. `now` (nanoseconds since the epoch) fixes `now()`; default: the clock.
+    public static func compile(_ source: String, now: Int64? = nil) throws(KFLError) -> KFLFilter {
+        let bytes = Array(source.utf8)
+        var lexer = Lexer(bytes)
+        var parser = Parser(tokens: try lexer.tokenize(), source: bytes)
+        guard let expr = try parser.parseAll() else {
+            return KFLFilter(source: source, conjuncts: [], plan: KFLPlan(pushed: [], residual: []))
+        }
+        let compiler = KFLCompiler(diagnostics: KFLDiagnostics(source: bytes), now: now ?? wallClockNanoseconds())
+        let parts = conjunctsOf(expr)
+        var conjuncts: [KFLEvaluator] = []
+        var pushed: [KFLPlan.Predicate] = []
+        var residual: [KFLEvaluator] = []
+        for part in parts {
+            let compiled = try compiler.compile(part)
+            guard compiled.type == .bool || compiled.type == .dyn else {
+                let role = parts.count > 1 ? "each side of `&&`" : "a filter"
+                throw compiler.error(.typeMismatch, "\(role) must be a bool expression, found \(compiled.described)",
+                                     at: compiled.offset, expected: ["bool"])
+            }
+            if compiled.constant == .bool(true) { continue }
+            conjuncts.append(compiled.evaluate)
+            if let predicate = compiled.predicate {
+                pushed.append(predicate)
+            } else {
+                residual.append(compiled.evaluate)
+            }
+        }
+        return KFLFilter(source: source, conjuncts: conjuncts, plan: KFLPlan(pushed: pushed, residual: residual))
+    }
+
+    /// The field catalogue: every field with its aliases, type, description and example.
+    public static var fields: [KFLField] { KFLCatalogue.fields }
+
+    /// Function and method names, for help texts.
+    public static var functions: [String] { KFLCompiler.functionNames }
+
+    /// `a && (b && c)` → [a, b, c]: the top-level conjunction a store may split.
+    static func conjunctsOf(_ expr: Expr) -> [Expr] {
+        if case .binary("&&", let left, let right) = expr.kind { return conjunctsOf(left) + conjunctsOf(right) }
+        return [expr]
+    }
+
+    static func wallClockNanoseconds() -> Int64 {
+        var time = timespec()
+        clock_gettime(CLOCK_REALTIME, &time)
+        return Int64(time.tv_sec) * 1_000_000_000 + Int64(time.tv_nsec)
+    }
+}
+
+/// A compiled filter. Immutable and thread-safe: share one across threads.
+public struct KFLFilter: Sendable {
+    /// The expression as written.
+    public let source: String
+    let conjuncts: [KFLEvaluator]
+    /// What a store can push down, and the residual to run in Swift.
+    public let plan: KFLPlan
+
+    /// True when the call satisfies the filter. An evaluation error (division by zero, a failed conversion) is no match.
+    public func matches(_ call: Call) -> Bool {
+        KFLFilter.all(conjuncts, call)
+    }
+
+    /// CEL `&&` over the conjuncts: false wins over an error, an error wins over true.
+    static func all(_ conjuncts: [KFLEvaluator], _ call: Call) -> Bool {
+        var failed = false
+        for evaluate in conjuncts {
+            do throws(KFLEvaluationError) {
+                guard case .bool(true) = try evaluate(call) else { return false }
+            } catch {
+                failed = true
+            }
+        }
+        return !failed
+    }
+}
