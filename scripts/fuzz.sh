@@ -8,7 +8,8 @@
 # a static library under .build/fuzz/modules. Only Swift targets are supported (C targets are not built here).
 # Optional inputs: Fuzz/<NAME>Corpus/ (seed inputs, read-only) and Fuzz/<NAME>.dict (libFuzzer dictionary).
 # Environment: FUZZ_TIMEOUT (seconds per input before it counts as a hang, default 5), FUZZ_SANITIZERS (default
-# "fuzzer,address"). One process, one core.
+# "fuzzer,address"), FUZZ_DETECT_LEAKS (default 0: Swift's lazily initialised globals, e.g. a `static let` table built
+# on the first input, are reported as leaks by LeakSanitizer). One process, one core.
 set -euo pipefail
 
 if [[ $# -lt 2 ]]; then
@@ -89,7 +90,9 @@ swiftc "${swift_flags[@]}" -module-name "${name}Fuzz" -I "$modules_dir" "$harnes
 
 corpora=("$work/corpus")
 if [[ -d "$root/Fuzz/${name}Corpus" ]]; then corpora+=("$root/Fuzz/${name}Corpus"); fi
-fuzz_flags=(-max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-5}" -rss_limit_mb=2048
+detect_leaks=${FUZZ_DETECT_LEAKS:-0}
+export ASAN_OPTIONS="detect_leaks=$detect_leaks${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+fuzz_flags=(-max_total_time="$seconds" -timeout="${FUZZ_TIMEOUT:-5}" -rss_limit_mb=2048 -detect_leaks="$detect_leaks"
     -artifact_prefix="$work/artifacts/" -print_final_stats=1)
 if [[ -f "$root/Fuzz/${name}.dict" ]]; then fuzz_flags+=(-dict="$root/Fuzz/${name}.dict"); fi
 
