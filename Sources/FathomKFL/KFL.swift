@@ -20,9 +20,9 @@ public enum KFL {
         }
         let compiler = KFLCompiler(diagnostics: KFLDiagnostics(source: bytes), now: now ?? wallClockNanoseconds())
         let parts = conjunctsOf(expr)
-        var conjuncts: [KFLEvaluator] = []
+        var conjuncts: [KFLEvaluatorBox] = []
         var pushed: [KFLPlan.Predicate] = []
-        var residual: [KFLEvaluator] = []
+        var residual: [KFLEvaluatorBox] = []
         for part in parts {
             let compiled = try compiler.compile(part)
             guard compiled.type == .bool || compiled.type == .dyn else {
@@ -31,11 +31,11 @@ public enum KFL {
                                      at: compiled.offset, expected: ["bool"])
             }
             if compiled.constant == .bool(true) { continue }
-            conjuncts.append(compiled.evaluate)
+            conjuncts.append(KFLEvaluatorBox(evaluate: compiled.evaluate))
             if let predicate = compiled.predicate {
                 pushed.append(predicate)
             } else {
-                residual.append(compiled.evaluate)
+                residual.append(KFLEvaluatorBox(evaluate: compiled.evaluate))
             }
         }
         return KFLFilter(source: source, conjuncts: conjuncts, plan: KFLPlan(pushed: pushed, residual: residual))
@@ -64,21 +64,26 @@ public enum KFL {
 public struct KFLFilter: Sendable {
     /// The expression as written.
     public let source: String
-    let conjuncts: [KFLEvaluator]
+    let conjuncts: [KFLEvaluatorBox]
     /// What a store can push down, and the residual to run in Swift.
     public let plan: KFLPlan
 
     /// True when the call satisfies the filter. An evaluation error (division by zero, a failed conversion) is no match.
     public func matches(_ call: Call) -> Bool {
+        withUnsafePointer(to: call) { KFLFilter.all(conjuncts, $0) }
+    }
+
+    /// `matches` on a call borrowed in place: the fast path for scanning a buffer of calls without copying them.
+    public func matches(_ call: UnsafePointer<Call>) -> Bool {
         KFLFilter.all(conjuncts, call)
     }
 
     /// CEL `&&` over the conjuncts: false wins over an error, an error wins over true.
-    static func all(_ conjuncts: [KFLEvaluator], _ call: Call) -> Bool {
+    static func all(_ conjuncts: [KFLEvaluatorBox], _ call: UnsafePointer<Call>) -> Bool {
         var failed = false
-        for evaluate in conjuncts {
+        for conjunct in conjuncts {
             do throws(KFLEvaluationError) {
-                guard case .bool(true) = try evaluate(call) else { return false }
+                guard case .bool(true) = try conjunct.evaluate(call) else { return false }
             } catch {
                 failed = true
             }

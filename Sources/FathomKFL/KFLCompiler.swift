@@ -1,6 +1,14 @@
 import FathomModel
 
-typealias KFLEvaluator = @Sendable (Call) throws(KFLEvaluationError) -> KFLValue
+/// Evaluates a subexpression on the call behind the pointer: calls are borrowed in place, never copied (a Call is
+/// hundreds of bytes with dozens of references; copying one per closure level dominated evaluation time).
+typealias KFLEvaluator = @Sendable (UnsafePointer<Call>) throws(KFLEvaluationError) -> KFLValue
+
+/// An evaluator to keep in an array: wrapped, the closure is stored at its own abstraction level and is called directly,
+/// where a bare closure element would be called through a reabstraction thunk.
+struct KFLEvaluatorBox: Sendable {
+    let evaluate: KFLEvaluator
+}
 
 /// A type-checked, compiled subexpression: a closure over the call, with what is known about it at compile time.
 struct Compiled {
@@ -52,7 +60,8 @@ struct KFLCompiler {
 
     /// A node over `children`, folded to a constant when every child is constant and evaluation succeeds.
     func node(_ type: KFLType, at offset: Int, children: [Compiled], _ evaluate: @escaping KFLEvaluator) -> Compiled {
-        if children.allSatisfy({ $0.constant != nil }), let value = try? evaluate(KFLCompiler.placeholderCall) {
+        if children.allSatisfy({ $0.constant != nil }),
+           let value = withUnsafePointer(to: KFLCompiler.placeholderCall, { try? evaluate($0) }) {
             return .constant(value, type: type, offset: offset)
         }
         return Compiled(type: type, offset: offset, evaluate: evaluate)
@@ -78,11 +87,11 @@ struct KFLCompiler {
             return try compileConditional(try compile(condition), try compile(then), try compile(otherwise), at: expr.offset)
         case .list(let items):
             let elements = try items.map { (item: Expr) throws(KFLError) -> Compiled in try compile(item) }
-            let evaluators = elements.map(\.evaluate)
+            let evaluators = elements.map { KFLEvaluatorBox(evaluate: $0.evaluate) }
             return node(.list(KFLType.common(elements.map(\.type))), at: expr.offset, children: elements) { call throws(KFLEvaluationError) in
                 var values: [KFLValue] = []
                 values.reserveCapacity(evaluators.count)
-                for evaluate in evaluators { values.append(try evaluate(call)) }
+                for evaluator in evaluators { values.append(try evaluator.evaluate(call)) }
                 return .list(values)
             }
         case .map(let entries):

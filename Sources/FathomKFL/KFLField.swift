@@ -16,19 +16,21 @@ public struct KFLField: Sendable {
     public let example: String
     /// Operators a store can answer from an index for this field; empty when it is only evaluated in Swift.
     public let indexedOperators: Set<KFLPlan.Operator>
-    /// Reads the field from a call; a missing value reads as the type's default.
-    public let read: @Sendable (Call) -> KFLValue
+    /// Reads the field from a call in place; a missing value reads as the type's default.
+    let read: @Sendable (UnsafePointer<Call>) -> KFLValue
     /// For map fields: reads one key without building the map (`request.headers["x"]`).
-    let lookup: (@Sendable (Call, String) -> KFLValue?)?
+    let lookup: (@Sendable (UnsafePointer<Call>, String) -> KFLValue?)?
 
     /// The field's value on `call` (its type's default when the call does not carry it).
-    public func value(of call: Call) -> KFLValue { read(call) }
+    public func value(of call: Call) -> KFLValue { withUnsafePointer(to: call) { read($0) } }
 
     init(
         _ name: String, aliases: [String] = [], _ type: KFLType, group: String, _ summary: String, example: String,
-        indexed: Set<KFLPlan.Operator> = [], lookup: (@Sendable (Call, String) -> KFLValue?)? = nil,
-        read: @escaping @Sendable (Call) -> KFLValue
+        indexed: Set<KFLPlan.Operator> = [], lookup: (@Sendable (UnsafePointer<Call>, String) -> KFLValue?)? = nil,
+        read: @escaping @Sendable (UnsafePointer<Call>) -> KFLValue
     ) {
+        self.read = read
+        self.lookup = lookup
         self.name = name
         self.aliases = aliases
         self.type = type
@@ -36,8 +38,6 @@ public struct KFLField: Sendable {
         self.summary = summary
         self.example = example
         self.indexedOperators = indexed
-        self.read = read
-        self.lookup = lookup
     }
 }
 
@@ -47,7 +47,7 @@ extension KFLField {
 
     static func string(
         _ name: String, aliases: [String] = [], group: String, _ summary: String, example: String,
-        indexed: Set<KFLPlan.Operator> = [], _ read: @escaping @Sendable (Call) -> String
+        indexed: Set<KFLPlan.Operator> = [], _ read: @escaping @Sendable (UnsafePointer<Call>) -> String
     ) -> KFLField {
         KFLField(name, aliases: aliases, .string, group: group, summary, example: example, indexed: indexed) {
             .string(read($0))
@@ -56,7 +56,7 @@ extension KFLField {
 
     static func int(
         _ name: String, aliases: [String] = [], group: String, _ summary: String, example: String,
-        indexed: Set<KFLPlan.Operator> = [], _ read: @escaping @Sendable (Call) -> Int64
+        indexed: Set<KFLPlan.Operator> = [], _ read: @escaping @Sendable (UnsafePointer<Call>) -> Int64
     ) -> KFLField {
         KFLField(name, aliases: aliases, .int, group: group, summary, example: example, indexed: indexed) {
             .int(read($0))
@@ -65,7 +65,7 @@ extension KFLField {
 
     static func bool(
         _ name: String, aliases: [String] = [], group: String, _ summary: String, example: String,
-        indexed: Set<KFLPlan.Operator> = [], _ read: @escaping @Sendable (Call) -> Bool
+        indexed: Set<KFLPlan.Operator> = [], _ read: @escaping @Sendable (UnsafePointer<Call>) -> Bool
     ) -> KFLField {
         KFLField(name, aliases: aliases, .bool, group: group, summary, example: example, indexed: indexed) {
             .bool(read($0))
@@ -74,28 +74,51 @@ extension KFLField {
 
     static func strings(
         _ name: String, aliases: [String] = [], group: String, _ summary: String, example: String,
-        _ read: @escaping @Sendable (Call) -> [String]
+        _ read: @escaping @Sendable (UnsafePointer<Call>) -> [String]
     ) -> KFLField {
         KFLField(name, aliases: aliases, .list(.string), group: group, summary, example: example) {
             .list(read($0).map(KFLValue.string))
         }
     }
 
-    /// A map(string, string) read from name/value pairs; the first pair of a name wins.
-    static func pairs(
+    /// A map(string, string) of headers, lowercase name → value (the first of a name wins); `headers["x"]` scans the
+    /// call's headers in place, comparing names without regard to ASCII case.
+    static func headers(
         _ name: String, aliases: [String] = [], group: String, _ summary: String, example: String,
-        caseInsensitive: Bool, _ read: @escaping @Sendable (Call) -> [(name: String, value: String)]
+        _ read: @escaping @Sendable (UnsafePointer<Call>) -> [Header]?
     ) -> KFLField {
         KFLField(
             name, aliases: aliases, .map(.string, .string), group: group, summary, example: example,
             lookup: { call, key in
-                read(call).first { caseInsensitive ? asciiEqualIgnoringCase($0.name, key) : $0.name == key }
+                guard let headers = read(call) else { return nil }
+                for header in headers where asciiEqualIgnoringCase(header.name, key) { return .string(header.value) }
+                return nil
+            },
+            read: { call in
+                var entries: [KFLValue: KFLValue] = [:]
+                for header in read(call) ?? [] {
+                    let key = KFLValue.string(asciiLowercased(header.name))
+                    if entries[key] == nil { entries[key] = .string(header.value) }
+                }
+                return .map(entries)
+            })
+    }
+
+    /// A map(string, string) read from name/value pairs; the first pair of a name wins.
+    static func pairs(
+        _ name: String, aliases: [String] = [], group: String, _ summary: String, example: String,
+        _ read: @escaping @Sendable (UnsafePointer<Call>) -> [(name: String, value: String)]
+    ) -> KFLField {
+        KFLField(
+            name, aliases: aliases, .map(.string, .string), group: group, summary, example: example,
+            lookup: { call, key in
+                read(call).first { utf8Equal($0.name, key) }
                     .map { .string($0.value) }
             },
             read: { call in
                 var entries: [KFLValue: KFLValue] = [:]
                 for pair in read(call) {
-                    let key = KFLValue.string(caseInsensitive ? asciiLowercased(pair.name) : pair.name)
+                    let key = KFLValue.string(pair.name)
                     if entries[key] == nil { entries[key] = .string(pair.value) }
                 }
                 return .map(entries)

@@ -35,13 +35,13 @@ public struct KFLPlan: Sendable {
 
     /// Top-level conjuncts a store can answer from its indexes, all of which must hold.
     public let pushed: [Predicate]
-    let residual: [KFLEvaluator]
+    let residual: [KFLEvaluatorBox]
 
     /// True when nothing is left to evaluate in Swift.
     public var isFullyPushed: Bool { residual.isEmpty }
 
     /// Evaluates only the conjuncts that were not pushed down.
     public func residualMatches(_ call: Call) -> Bool {
-        KFLFilter.all(residual, call)
+        withUnsafePointer(to: call) { KFLFilter.all(residual, $0) }
     }
 }
