@@ -20,6 +20,9 @@ struct KFLRegex: Sendable {
 
     private let program: [Instruction]
     private let caseInsensitive: Bool
+    private let anchoredPrefix: [UInt8]
+    /// The pattern starts with `^`: once no thread is alive, no later position can start a match.
+    private let anchoredAtStart: Bool
     /// Programs larger than this are refused (RE2 has a similar limit); repetition counts above 1000 too.
     static let maximumInstructions = 20_000
 
@@ -31,33 +34,67 @@ struct KFLRegex: Sendable {
         try emitter.emit(tree)
         emitter.program.append(.match)
         program = emitter.program
+        anchoredPrefix = KFLRegex.literalPrefix(of: emitter.program, caseInsensitive: parser.caseInsensitive)
+        if case .textStart? = emitter.program.first { anchoredAtStart = true } else { anchoredAtStart = false }
+    }
+
+    /// For `^literal…` patterns (case-sensitive), the literal's UTF-8: a text without it cannot match.
+    private static func literalPrefix(of program: [Instruction], caseInsensitive: Bool) -> [UInt8] {
+        guard !caseInsensitive, case .textStart? = program.first else { return [] }
+        var prefix = ""
+        for instruction in program.dropFirst() {
+            guard case .scalar(let scalar) = instruction else { break }
+            prefix.unicodeScalars.append(scalar)
+        }
+        return Array(prefix.utf8)
     }
 
     /// True when the pattern matches anywhere in `text` (RE2 partial match, as CEL's `matches`).
     func matches(_ text: String) -> Bool {
-        let scalars = Array(text.unicodeScalars)
-        var current = ThreadList(capacity: program.count)
-        var next = ThreadList(capacity: program.count)
-        for position in 0...scalars.count {
-            add(0, at: position, in: scalars, to: &current)
-            if current.containsMatch { return true }
-            guard position < scalars.count else { break }
-            let scalar = foldCase(scalars[position])
-            next.clear()
-            for pc in current.states {
-                let advances: Bool
-                switch program[pc] {
-                case .scalar(let expected): advances = scalar == expected
-                case .set(let set): advances = set.contains(scalar, caseInsensitive: caseInsensitive)
-                case .any(let includingNewline): advances = includingNewline || scalar != "\n"
-                default: advances = false
-                }
-                if advances { add(pc + 1, at: position + 1, in: scalars, to: &next) }
+        if !anchoredPrefix.isEmpty, !utf8HasPrefix(text, anchoredPrefix) { return false }
+        var text = text
+        return text.withUTF8 { bytes in
+            if !bytes.contains(where: { $0 >= 0x80 }) {
+                return run(count: bytes.count) { Unicode.Scalar(bytes[$0]) }
             }
-            if next.containsMatch { return true }
-            swap(&current, &next)
+            let scalars = Array(String(decoding: bytes, as: UTF8.self).unicodeScalars)
+            return scalars.withUnsafeBufferPointer { buffer in run(count: buffer.count) { buffer[$0] } }
         }
-        return false
+    }
+
+    /// The Pike VM over `count` scalars; all state lives in one stack-allocated buffer (two thread lists and the
+    /// epsilon-closure stack), so matching allocates nothing for ASCII text.
+    @inline(__always)
+    private func run(count: Int, scalarAt: (Int) -> Unicode.Scalar) -> Bool {
+        let size = program.count
+        return withUnsafeTemporaryAllocation(of: Int.self, capacity: 6 * size + 2) { memory in
+            memory.initialize(repeating: 0)
+            var current = ThreadList(memory, offset: 0, size: size)
+            var next = ThreadList(memory, offset: 2 * size, size: size)
+            let stack = UnsafeMutableBufferPointer(rebasing: memory[(4 * size)...])
+            for position in 0...count {
+                add(0, at: position, count: count, scalarAt: scalarAt, to: &current, stack: stack)
+                if current.containsMatch { return true }
+                guard position < count else { break }
+                let scalar = foldCase(scalarAt(position))
+                next.clear()
+                for slot in 0..<current.count {
+                    let pc = current.dense[slot]
+                    let advances: Bool
+                    switch program[pc] {
+                    case .scalar(let expected): advances = scalar == expected
+                    case .set(let set): advances = set.contains(scalar, caseInsensitive: caseInsensitive)
+                    case .any(let includingNewline): advances = includingNewline || scalar != "\n"
+                    default: advances = false
+                    }
+                    if advances { add(pc + 1, at: position + 1, count: count, scalarAt: scalarAt, to: &next, stack: stack) }
+                }
+                if next.containsMatch { return true }
+                swap(&current, &next)
+                if current.count == 0, anchoredAtStart { return false }
+            }
+            return false
+        }
     }
 
     private func foldCase(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
@@ -65,38 +102,62 @@ struct KFLRegex: Sendable {
         return lowercase(scalar)
     }
 
-    /// Follows jumps, splits and assertions from `pc`, adding the states that consume a scalar (or match).
-    private func add(_ start: Int, at position: Int, in scalars: [Unicode.Scalar], to list: inout ThreadList) {
-        var stack = [start]
-        while let pc = stack.popLast() {
+    /// Follows jumps, splits and assertions from `start`, adding the states that consume a scalar (or match).
+    /// Each state enters a list once and pushes at most two successors, so `stack` (2 × program + 2) never overflows.
+    @inline(__always)
+    private func add(
+        _ start: Int, at position: Int, count: Int, scalarAt: (Int) -> Unicode.Scalar, to list: inout ThreadList,
+        stack: UnsafeMutableBufferPointer<Int>
+    ) {
+        var depth = 0
+        stack[0] = start
+        depth = 1
+        while depth > 0 {
+            depth -= 1
+            let pc = stack[depth]
             guard list.insert(pc) else { continue }
             switch program[pc] {
-            case .jump(let target): stack.append(target)
+            case .jump(let target):
+                stack[depth] = target
+                depth += 1
             case .split(let first, let second):
-                stack.append(second)
-                stack.append(first)
-            case .textStart: if position == 0 { stack.append(pc + 1) }
-            case .textEnd: if position == scalars.count { stack.append(pc + 1) }
-            case .wordBoundary(let wanted):
-                let before = position > 0 && isWordScalar(scalars[position - 1])
-                let after = position < scalars.count && isWordScalar(scalars[position])
-                if (before != after) == wanted { stack.append(pc + 1) }
+                stack[depth] = second
+                stack[depth + 1] = first
+                depth += 2
+            case .textStart, .textEnd, .wordBoundary:
+                if assertionHolds(program[pc], at: position, count: count, scalarAt: scalarAt) {
+                    stack[depth] = pc + 1
+                    depth += 1
+                }
             case .match: list.containsMatch = true
             default: break
             }
         }
     }
 
-    /// A sparse set of program counters with insertion order, reset in O(1) per step.
+    @inline(__always)
+    private func assertionHolds(_ instruction: Instruction, at position: Int, count: Int, scalarAt: (Int) -> Unicode.Scalar) -> Bool {
+        switch instruction {
+        case .textStart: return position == 0
+        case .textEnd: return position == count
+        case .wordBoundary(let wanted):
+            let before = position > 0 && isWordScalar(scalarAt(position - 1))
+            let after = position < count && isWordScalar(scalarAt(position))
+            return (before != after) == wanted
+        default: return false
+        }
+    }
+
+    /// A sparse set of program counters in borrowed memory, cleared in O(1).
     private struct ThreadList {
-        private var dense: [Int]
-        private var sparse: [Int]
+        let dense: UnsafeMutableBufferPointer<Int>
+        let sparse: UnsafeMutableBufferPointer<Int>
         private(set) var count = 0
         var containsMatch = false
 
-        init(capacity: Int) {
-            dense = [Int](repeating: 0, count: capacity)
-            sparse = [Int](repeating: 0, count: capacity)
+        init(_ memory: UnsafeMutableBufferPointer<Int>, offset: Int, size: Int) {
+            dense = UnsafeMutableBufferPointer(rebasing: memory[offset..<offset + size])
+            sparse = UnsafeMutableBufferPointer(rebasing: memory[offset + size..<offset + 2 * size])
         }
 
         mutating func insert(_ pc: Int) -> Bool {
@@ -112,8 +173,6 @@ struct KFLRegex: Sendable {
             count = 0
             containsMatch = false
         }
-
-        var states: ArraySlice<Int> { dense[0..<count] }
     }
 
     private indirect enum Node {
@@ -224,9 +283,11 @@ struct KFLRegex: Sendable {
             var nodes: [Node] = []
             while let scalar = current, scalar != "|", scalar != ")" {
                 var atom = try parseAtom()
+                var quantified = false
                 while let quantifier = current, "*+?{".unicodeScalars.contains(quantifier) {
                     guard let (minimum, maximum) = try parseQuantifier() else { break }
-                    if case .repetition = atom { throw SyntaxError(message: "repeated repetition; use a group") }
+                    if quantified { throw SyntaxError(message: "repeated repetition; use a group") }
+                    quantified = true
                     atom = .repetition(atom, minimum: minimum, maximum: maximum)
                     if current == "?" { index += 1 }  // lazy: the same set of matches
                 }
