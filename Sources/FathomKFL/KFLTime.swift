@@ -86,9 +86,10 @@ enum KFLTime {
             var fractionScale: Int64 = 1
             var sawDigit = false
             while let scalar = scalars.first, let digit = asciiDigit(scalar) {
-                (whole, _) = whole.multipliedReportingOverflow(by: 10)
-                whole = whole &+ digit
-                guard whole >= 0 else { return nil }
+                let (shifted, overflow) = whole.multipliedReportingOverflow(by: 10)
+                let (sum, overflow2) = shifted.addingReportingOverflow(digit)
+                guard !overflow, !overflow2 else { return nil }
+                whole = sum
                 sawDigit = true
                 scalars = scalars.dropFirst()
             }
