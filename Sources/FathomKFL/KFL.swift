@@ -44,6 +44,9 @@ public enum KFL {
     /// The field catalogue: every field with its aliases, type, description and example.
     public static var fields: [KFLField] { KFLCatalogue.fields }
 
+    /// The field called `name` (KFL2 name or alias), if any.
+    public static func field(named name: String) -> KFLField? { KFLCatalogue.field(named: name) }
+
     /// Function and method names, for help texts.
     public static var functions: [String] { KFLCompiler.functionNames }
 
