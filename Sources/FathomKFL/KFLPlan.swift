@@ -17,6 +17,8 @@ public struct KFLPlan: Sendable {
     }
 
     /// `field operator value`, on a catalogue field's KFL2 name; `value` has the field's type (a list of it for `in`).
+    /// Strings compare by UTF-8 bytes (SQLite's BINARY collation); protocol flags are derived from `protocol`, except
+    /// `tls`, which is also true for `capture_source == "ebpf_tls"`.
     public struct Predicate: Sendable, Hashable, CustomStringConvertible {
         public let field: String
         public let `operator`: Operator
