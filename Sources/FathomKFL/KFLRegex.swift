@@ -488,12 +488,19 @@ private func isWordScalar(_ scalar: Unicode.Scalar) -> Bool {
     ScalarSet.word.contains(scalar, caseInsensitive: false)
 }
 
+/// Simple case folding; ASCII by arithmetic, because Unicode's mapping builds a String per scalar.
 private func lowercase(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
+    if scalar.value < 0x80 {
+        return ("A"..."Z").contains(scalar) ? Unicode.Scalar(UInt8(scalar.value) | 0x20) : scalar
+    }
     let mapped = scalar.properties.lowercaseMapping.unicodeScalars
     return mapped.count == 1 ? mapped.first ?? scalar : scalar
 }
 
 private func uppercase(_ scalar: Unicode.Scalar) -> Unicode.Scalar {
+    if scalar.value < 0x80 {
+        return ("a"..."z").contains(scalar) ? Unicode.Scalar(UInt8(scalar.value) & 0xDF) : scalar
+    }
     let mapped = scalar.properties.uppercaseMapping.unicodeScalars
     return mapped.count == 1 ? mapped.first ?? scalar : scalar
 }
