@@ -81,6 +81,14 @@ public struct KFLFilter: Sendable {
         KFLFilter.all(conjuncts, call)
     }
 
+    /// Positions of the calls that match, scanning the array in place: no call is copied, unlike `calls.filter(matches)`.
+    public func matchingIndices(in calls: [Call]) -> [Int] {
+        calls.withUnsafeBufferPointer { buffer in
+            guard let base = buffer.baseAddress else { return [] }
+            return buffer.indices.filter { KFLFilter.all(conjuncts, base + $0) }
+        }
+    }
+
     /// CEL `&&` over the conjuncts: false wins over an error, an error wins over true.
     static func all(_ conjuncts: [KFLEvaluatorBox], _ call: UnsafePointer<Call>) -> Bool {
         var failed = false

@@ -276,6 +276,7 @@ final class ExpressionTableTests: XCTestCase {
             }
             let matched = Fixtures.calls.filter(filter.matches).map(\.id)
             XCTAssertEqual(matched, Self.ids(expected), expression)
+            XCTAssertEqual(filter.matchingIndices(in: Fixtures.calls).map { Fixtures.calls[$0].id }, matched, expression)
         }
     }
 
