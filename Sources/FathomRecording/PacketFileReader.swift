@@ -124,6 +124,15 @@ public final class PacketFileReader {
         }
     }
 
+    /// Follows a file that is still being written: after `next()` returned nil at its end, looks for blocks appended
+    /// since, starting again at the last complete block. Does nothing after an error or on an in-memory reader.
+    public func resumeAtEnd() {
+        guard failure == nil, finished, fileDescriptor >= 0 else { return }
+        finished = false
+        tornTail = nil
+        sourceExhausted = false
+    }
+
     /// Calls `body` for every remaining packet; the bytes are valid only during the call.
     public func forEach(_ body: (PacketMetadata, UnsafeRawBufferPointer) throws -> Void) throws {
         while let record = try next() { try body(record.metadata, record.bytes) }

@@ -1,0 +1,262 @@
+import FathomDissect
+import FathomModel
+import FathomRecording
+import FathomStore
+import Foundation
+import Logging
+import Synchronization
+
+/// Real-time dissection: follows the recording as it is written and dissects it into the real-time calls
+/// database. Reading the segments back, rather than teeing packets off the capture thread, means capture never waits
+/// for dissection, live and delayed dissection read the same bytes, and a dissector that falls behind catches up
+/// from disk (or, past the retention budget, counts the segments it lost) instead of dropping packets.
+final class LiveDissection: @unchecked Sendable {
+    private let catalog: SegmentCatalog
+    private let recording: RecordingStatistics
+    private let calls: CallsDatabase
+    private let logger: Logger
+    private let engine: DissectionEngine
+    private let collector: Collector
+    private let condition = NSCondition()
+    private var state: State = .idle
+    private let enabled = Atomic<Bool>(true)
+    let counters = Counters()
+    // The dissection thread's own.
+    private var reader: PacketFileReader?
+    private var readingSequence: UInt64 = 0
+    /// The next segment to read; segments before it were read or belong to an earlier run.
+    private var nextSequence: UInt64
+
+    private enum State { case idle, running, stopping, stopped }
+
+    final class Counters: Sendable {
+        let callsStored = Atomic<UInt64>(0)
+        let flowsSeen = Atomic<UInt64>(0)
+        let packetsRead = Atomic<UInt64>(0)
+        let segmentsRead = Atomic<UInt64>(0)
+        /// Segments retention deleted before dissection reached them.
+        let segmentsMissed = Atomic<UInt64>(0)
+        let unreadableSegments = Atomic<UInt64>(0)
+        let storeErrors = Atomic<UInt64>(0)
+        /// Time of the newest packet dissected, ns.
+        let position = Atomic<UInt64>(0)
+    }
+
+    init(catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String, logger: Logger) {
+        self.catalog = catalog
+        self.recording = recording
+        self.calls = calls
+        self.logger = logger
+        // Calls of this run get ids that no earlier run used: the run's start time in base 36 is part of them.
+        let run = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
+        collector = Collector(idPrefix: "\(node)-\(run)")
+        engine = DissectionEngine(node: node, sink: collector)
+        nextSequence = (catalog.segments().map(\.sequence).max() ?? 0) + (catalog.segments().isEmpty ? 0 : 1)
+    }
+
+    var isEnabled: Bool { enabled.load(ordering: .relaxed) }
+
+    /// Turning dissection off stops reading; turning it on again resumes with what is recorded from then on.
+    func setEnabled(_ on: Bool) {
+        enabled.store(on, ordering: .relaxed)
+    }
+
+    func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard state == .idle else { return }
+        state = .running
+        let thread = Thread { [self] in run() }
+        thread.name = "fathom-dissect"
+        thread.start()
+    }
+
+    /// Reads what the recording holds so far, flushes the engine and the database, then returns.
+    func stop() {
+        condition.lock()
+        if state == .running {
+            state = .stopping
+            condition.broadcast()
+            while state != .stopped { condition.wait() }
+        }
+        condition.unlock()
+    }
+
+    private func run() {
+        var lastSweep = DispatchTime.now().uptimeNanoseconds
+        var lastRetention = lastSweep
+        while true {
+            condition.lock()
+            let stopping = state == .stopping
+            condition.unlock()
+            var busy = false
+            if isEnabled {
+                busy = readAvailable(budget: stopping ? Int.max : 50_000)
+            } else {
+                skipToNewest()
+            }
+            let now = DispatchTime.now().uptimeNanoseconds
+            if now - lastSweep > 1_000_000_000 || stopping {
+                engine.flush(nowNanoseconds: UInt64(Date().timeIntervalSince1970 * 1e9))
+                lastSweep = now
+            }
+            if stopping { engine.finish() }
+            store()
+            if now - lastRetention > 10_000_000_000 {
+                applyRetention()
+                lastRetention = now
+            }
+            if stopping { break }
+            if !busy {
+                condition.lock()
+                if state == .running { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
+                condition.unlock()
+            }
+        }
+        condition.lock()
+        state = .stopped
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Dissects up to `budget` packets; true when it stopped because of the budget (more is waiting).
+    private func readAvailable(budget: Int) -> Bool {
+        var remaining = budget
+        while remaining > 0 {
+            if reader == nil && !openNextSegment() { return false }
+            guard let current = reader else { return false }
+            do {
+                while remaining > 0, let record = try current.next() {
+                    engine.process(record.metadata, record.bytes)
+                    counters.position.store(record.metadata.timestampNanoseconds, ordering: .relaxed)
+                    counters.packetsRead.add(1, ordering: .relaxed)
+                    remaining -= 1
+                }
+            } catch {
+                logger.warning("live dissection skips the rest of segment \(readingSequence): \(error)")
+                counters.unreadableSegments.add(1, ordering: .relaxed)
+                finishSegment()
+                continue
+            }
+            if remaining == 0 { return true }
+            // At the end of what is written: a segment no longer open will not grow, so move on.
+            let open = catalog.segments().first { $0.sequence == readingSequence }?.isOpen ?? false
+            if open {
+                current.resumeAtEnd()
+                return false
+            }
+            current.resumeAtEnd()
+            do {
+                while let record = try current.next() { engine.process(record.metadata, record.bytes) }
+            } catch {
+                counters.unreadableSegments.add(1, ordering: .relaxed)
+            }
+            finishSegment()
+        }
+        return true
+    }
+
+    private func openNextSegment() -> Bool {
+        let segments = catalog.segments().sorted { $0.sequence < $1.sequence }
+        guard let next = segments.first(where: { $0.sequence >= nextSequence }) else { return false }
+        if next.sequence > nextSequence {
+            counters.segmentsMissed.add(next.sequence - nextSequence, ordering: .relaxed)
+        }
+        do {
+            reader = try PacketFileReader(path: next.path)
+            readingSequence = next.sequence
+            nextSequence = next.sequence + 1
+            return true
+        } catch {
+            // Deleted by retention between the listing and the open, or unreadable: count it and go on.
+            counters.unreadableSegments.add(1, ordering: .relaxed)
+            nextSequence = next.sequence + 1
+            return false
+        }
+    }
+
+    private func finishSegment() {
+        reader = nil
+        counters.segmentsRead.add(1, ordering: .relaxed)
+    }
+
+    /// While disabled, nothing is read; on enabling, dissection starts at the segment being written then.
+    private func skipToNewest() {
+        reader = nil
+        if let newest = catalog.segments().map(\.sequence).max() { nextSequence = max(nextSequence, newest) }
+    }
+
+    private func store() {
+        let (batch, flows) = collector.take()
+        counters.flowsSeen.add(UInt64(flows), ordering: .relaxed)
+        guard !batch.isEmpty else { return }
+        do {
+            try calls.insert(batch)
+            counters.callsStored.add(UInt64(batch.count), ordering: .relaxed)
+        } catch {
+            counters.storeErrors.add(1, ordering: .relaxed)
+            logger.error("cannot store \(batch.count) calls: \(error)")
+        }
+    }
+
+    /// Calls live as long as the packets they came from: retention follows the recording's budget.
+    private func applyRetention() {
+        let oldest = recording.snapshot().oldestPacketNanoseconds
+        guard oldest > 0 else { return }
+        _ = try? calls.deleteCalls(olderThan: Int64(oldest / 1_000_000))
+    }
+
+    func metrics() -> [Metric] {
+        [
+            Metric("fathom_dissection_enabled", .gauge, "1 while live dissection runs.", value: isEnabled ? 1 : 0),
+            Metric("fathom_dissection_calls_stored_total", .counter, "Calls written to the real-time database.",
+                   value: Double(counters.callsStored.load(ordering: .relaxed))),
+            Metric("fathom_dissection_packets_total", .counter, "Packets read back from the recording and dissected.",
+                   value: Double(counters.packetsRead.load(ordering: .relaxed))),
+            Metric("fathom_dissection_segments_missed_total", .counter,
+                   "Segments deleted by retention before live dissection reached them.",
+                   value: Double(counters.segmentsMissed.load(ordering: .relaxed))),
+            Metric("fathom_dissection_unreadable_segments_total", .counter, "Segments that could not be read to their end.",
+                   value: Double(counters.unreadableSegments.load(ordering: .relaxed))),
+            Metric("fathom_dissection_store_errors_total", .counter, "Failed writes to the calls database.",
+                   value: Double(counters.storeErrors.load(ordering: .relaxed))),
+            Metric("fathom_dissection_lag_seconds", .gauge, "Newest recorded packet time minus newest dissected packet time.",
+                   value: lagSeconds),
+        ]
+    }
+
+    var lagSeconds: Double {
+        let newest = recording.snapshot().newestPacketNanoseconds
+        let position = counters.position.load(ordering: .relaxed)
+        return newest > position && position > 0 ? Double(newest - position) / 1e9 : 0
+    }
+}
+
+/// Gathers what the engine emits on the dissection thread; the same thread takes it in batches.
+private final class Collector: DissectionSink {
+    private let idPrefix: String
+    private var sequence: UInt64 = 0
+    private var pending: [Call] = []
+    private var flows = 0
+
+    init(idPrefix: String) { self.idPrefix = idPrefix }
+
+    func emit(call: Call) {
+        var call = call
+        sequence += 1
+        call.id = "\(idPrefix)-\(sequence)"
+        pending.append(call)
+    }
+
+    func emit(flow: Flow) { flows += 1 }
+
+    func learned(name: String, for ip: String) {}
+
+    func take() -> ([Call], Int) {
+        defer {
+            pending.removeAll(keepingCapacity: true)
+            flows = 0
+        }
+        return (pending, flows)
+    }
+}
