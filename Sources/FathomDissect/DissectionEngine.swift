@@ -168,24 +168,39 @@ public final class DissectionEngine {
         let missingTail = packet.wirePayloadLength - packet.payloadLength
         if payload.count + missingTail > 0 {
             if !connection.streams[direction].started, !connection.sawSyn { connection.midStream = true }
+            let sequence = isSyn ? packet.sequence &+ 1 : packet.sequence
+            var seenByPrimary = isMirror
+            if !isMirror {
+                let end = sequence &+ UInt32(truncatingIfNeeded: payload.count + missingTail)
+                if let previous = connection.primaryEnd[direction] {
+                    seenByPrimary = Int32(bitPattern: end &- previous) <= 0
+                    if !seenByPrimary { connection.primaryEnd[direction] = end }
+                } else {
+                    connection.primaryEnd[direction] = end
+                }
+            }
             receive(
-                connection, direction: direction, sequence: isSyn ? packet.sequence &+ 1 : packet.sequence,
-                payload: payload, missingTail: missingTail, now: now, isMirror: isMirror)
+                connection, direction: direction, sequence: sequence, payload: payload, missingTail: missingTail,
+                now: now, isRetransmission: !isMirror && seenByPrimary)
         }
         skipStaleHoles(connection, now: now)
+        if connection.closedNanoseconds != 0, !connection.finished, connection.streamsComplete {
+            finishDissector(connection)  // the late segments the close waited for have arrived
+        }
 
         if packet.flags.contains(.rst) {
             if !isMirror { connection.resets += 1 }
             close(connection, reason: "rst", now: now)
         } else if packet.flags.contains(.fin) {
             connection.finSeen[direction] = true
+            connection.finSequence[direction] = packet.sequence &+ UInt32(truncatingIfNeeded: packet.wirePayloadLength)
             if connection.finSeen[0], connection.finSeen[1] { close(connection, reason: "fin", now: now) }
         }
     }
 
     private func receive(
         _ connection: TCPConnection, direction: Int, sequence: UInt32, payload: UnsafeRawBufferPointer,
-        missingTail: Int, now: UInt64, isMirror: Bool
+        missingTail: Int, now: UInt64, isRetransmission: Bool
     ) {
         for attempt in 0..<2 {
             let heldBefore = connection.heldBytes(0) + connection.heldBytes(1)
@@ -200,7 +215,7 @@ public final class DissectionEngine {
             case .delivered:
                 return
             case .duplicate:
-                if !isMirror {
+                if isRetransmission {
                     emitter.statistics.retransmissions += 1
                     connection.retransmissions += 1
                 }
@@ -240,7 +255,7 @@ public final class DissectionEngine {
         connection.endReason = reason
         emitter.statistics.connectionsClosed += 1
         // With no hole left the calls go out now; otherwise late retransmissions get the linger time to fill it.
-        if connection.streams[0].queue.isEmpty, connection.streams[1].queue.isEmpty { finishDissector(connection) }
+        if connection.streamsComplete { finishDissector(connection) }
     }
 
     private func finishDissector(_ connection: TCPConnection) {
@@ -250,6 +265,11 @@ public final class DissectionEngine {
         for direction in 0..<2 {
             _ = connection.streams[direction].flushAll(now: nowNanoseconds) { chunk in
                 self.deliver(chunk, connection, direction)
+            }
+            // Bytes the FIN shows were sent but never arrived.
+            if let fin = connection.finSequence[direction], connection.streams[direction].started {
+                let missing = Int(Int32(bitPattern: fin &- connection.streams[direction].nextSequence))
+                if missing > 0 { deliver(.gap(missing), connection, direction) }
             }
         }
         emitter.statistics.bufferedBytes += connection.heldBytes(0) + connection.heldBytes(1) - before
@@ -334,21 +354,35 @@ public final class DissectionEngine {
         let registrations = configuration.streamDissectors
         var chosen: (DissectorRegistration, ProbeResult)?
         var wantsMore = false
+        var skip = 0
+        let ports = (connection.key.lowPort, connection.key.highPort)
+        let hinted = registrations.filter { $0.portHints.contains(ports.0) || $0.portHints.contains(ports.1) }
+        let ordered = hinted + registrations.filter { r in !hinted.contains { $0.name == r.name } }
         connection.buffers[direction].withBytes { bytes in
-            let ports = (connection.key.lowPort, connection.key.highPort)
-            let hinted = registrations.filter { $0.portHints.contains(ports.0) || $0.portHints.contains(ports.1) }
-            for registration in hinted + registrations.filter({ r in !hinted.contains { $0.name == r.name } }) {
-                let result = registration.probe(bytes)
-                switch result {
-                case .senderIsClient, .senderIsServer:
-                    chosen = (registration, result)
-                    return
-                case .needMoreData:
-                    wantsMore = true
-                case .noMatch:
-                    continue
+            // Mid-stream the bytes may start inside a message: text protocols get another try after each line feed.
+            var start = 0
+            while start < bytes.count {
+                let view = bytes.suffix(from: start)
+                for registration in ordered {
+                    let result = registration.probe(view)
+                    switch result {
+                    case .senderIsClient, .senderIsServer:
+                        chosen = (registration, result)
+                        skip = start
+                        return
+                    case .needMoreData:
+                        wantsMore = wantsMore || start == 0
+                    case .noMatch:
+                        continue
+                    }
                 }
+                guard connection.midStream, let lineFeed = view.firstIndex(of: 10) else { return }
+                start += lineFeed + 1
             }
+        }
+        if skip > 0 {
+            emitter.statistics.unrecognisedBytes += skip
+            connection.buffers[direction].consume(skip)
         }
         if let (registration, result) = chosen {
             if connection.clientDirection == nil {
@@ -376,16 +410,21 @@ public final class DissectionEngine {
         }
         let held = connection.buffers[direction].count
         if wantsMore, held < configuration.maxDetectionBytes { return }
-        // Picked up mid-stream, the first bytes may be the middle of a message: skip them and try the next ones.
-        connection.buffers[direction].clear()
-        emitter.statistics.unrecognisedBytes += held
-        connection.detectionSkippedBytes += held
-        if !connection.midStream || connection.detectionSkippedBytes > 4 * configuration.maxDetectionBytes {
-            connection.detection = .failed
-            for d in 0..<2 {
-                emitter.statistics.unrecognisedBytes += connection.buffers[d].count
-                connection.buffers[d].clear()
-            }
+        connection.rejected[direction] = true
+        if connection.midStream {
+            // Picked up mid-stream, the first bytes may be the middle of a message: skip them, try the next ones.
+            connection.buffers[direction].clear()
+            emitter.statistics.unrecognisedBytes += held
+            connection.detectionSkippedBytes += held
+            if connection.detectionSkippedBytes <= 4 * configuration.maxDetectionBytes { return }
+        } else if !connection.rejected[1 - direction], held < configuration.maxDetectionBytes {
+            // The server may speak first (HTTP/2 SETTINGS, greetings): keep the bytes and wait for the client.
+            return
+        }
+        connection.detection = .failed
+        for d in 0..<2 {
+            emitter.statistics.unrecognisedBytes += connection.buffers[d].count
+            connection.buffers[d].clear()
         }
     }
 

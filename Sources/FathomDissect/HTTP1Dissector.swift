@@ -43,6 +43,9 @@ final class HTTP1Dissector: StreamDissector {
 
     private var sides = [SideState(), SideState()]
     private var requests: [Exchange] = []
+    /// Responses parsed before their request: the two directions can arrive out of order (per-CPU capture
+    /// buffers). Paired with the next request that started before they ended.
+    private var orphanResponses: [Exchange] = []
     private var upgraded: (any StreamDissector)?
     private let cap: Int
 
@@ -215,6 +218,8 @@ final class HTTP1Dissector: StreamDissector {
         }
         for request in requests { emit(request: request, response: nil, session) }
         requests.removeAll()
+        for orphan in orphanResponses { emit(request: nil, response: orphan, session) }
+        orphanResponses.removeAll()
     }
 
     // MARK: Messages
@@ -243,18 +248,32 @@ final class HTTP1Dissector: StreamDissector {
         if side == .client {
             let upgrading = !message.head.upgrade.isEmpty && !message.incomplete
             sides[s].framing = upgrading ? .awaitingUpgrade : .head
+            while let orphan = orphanResponses.first, orphan.endNanoseconds < message.startNanoseconds {
+                // Ended before this request began: its request was never seen.
+                orphanResponses.removeFirst()
+                emit(request: nil, response: orphan, session)
+            }
+            if !orphanResponses.isEmpty, requests.isEmpty {
+                emit(request: message, response: orphanResponses.removeFirst(), session)
+                if sides[s].framing == .awaitingUpgrade { sides[s].framing = .head }
+                return
+            }
             requests.append(message)
             return
         }
         sides[s].framing = .head
         let status = message.head.status
         if (100..<200).contains(status), status != 101 { return }  // interim (100 Continue): the final one follows
-        let request = requests.isEmpty ? nil : requests.removeFirst()
+        guard !requests.isEmpty else {
+            orphanResponses.append(message)
+            return
+        }
+        let request = requests.removeFirst()
         emit(request: request, response: message, session)
         if sides[StreamSide.client.rawValue].framing == .awaitingUpgrade {
             sides[StreamSide.client.rawValue].framing = .head
         }
-        if status == 101, let request {
+        if status == 101 {
             switch message.head.upgrade.isEmpty ? request.head.upgrade : message.head.upgrade {
             case "websocket":
                 upgraded = WebSocketDissector(path: request.head.path, configuration: session.configuration)

@@ -16,11 +16,16 @@ final class TCPConnection {
     var clientDirection: Int?
     /// The eBPF socket cookie whose copy of the traffic counts; other cookies are the second copy.
     var primaryCookie: UInt64 = 0
+    /// Per direction, the end of the highest segment the primary observer sent: a duplicate only counts as a
+    /// retransmission when the primary had already seen those bytes (the other copy may have delivered them first).
+    var primaryEnd: [UInt32?] = [nil, nil]
     var dissector: (any StreamDissector)?
     var protocolName = ""
     var detection = Detection.pending
     /// Bytes skipped while looking for a recognisable message on a connection picked up mid-stream.
     var detectionSkippedBytes = 0
+    /// Directions whose first bytes no probe recognised.
+    var rejected = [false, false]
 
     var packets = [0, 0]
     var bytes = [0, 0]
@@ -35,6 +40,8 @@ final class TCPConnection {
     var retransmissions = 0
     var gapBytes = 0
     var finSeen = [false, false]
+    /// Sequence number of each direction's FIN: bytes before it that never arrived are a gap.
+    var finSequence: [UInt32?] = [nil, nil]
     /// Packet time the connection closed (FIN both ways or RST), 0 while open.
     var closedNanoseconds: UInt64 = 0
     var endReason = ""
@@ -51,6 +58,13 @@ final class TCPConnection {
     @inline(__always)
     func side(of direction: Int) -> StreamSide {
         direction == (clientDirection ?? key.likelyClientDirection) ? .client : .server
+    }
+
+    /// Whether every byte up to each FIN seen has been delivered and nothing waits behind a hole.
+    var streamsComplete: Bool {
+        (0..<2).allSatisfy { d in
+            streams[d].queue.isEmpty && (finSequence[d] == nil || finSequence[d] == streams[d].nextSequence)
+        }
     }
 
     /// Bytes this connection holds in `direction`.

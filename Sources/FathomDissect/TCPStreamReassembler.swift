@@ -62,6 +62,7 @@ struct TCPStreamReassembler {
         let distance = offset(of: sequence)
         if distance + length <= 0 { return .duplicate }
         if distance > 0 {
+            if isQueued(sequence: sequence, wireLength: length) { return .duplicate }
             guard payload.count <= allowance else { return .dropped }
             enqueue(QueuedSegment(sequence: sequence, bytes: Array(payload), wireLength: length), now: now)
             return .queued
@@ -94,14 +95,16 @@ struct TCPStreamReassembler {
         return total
     }
 
+    /// Whether a queued segment already covers this one (the same out-of-order segment again).
+    private func isQueued(sequence: UInt32, wireLength: Int) -> Bool {
+        queue.contains { $0.sequence == sequence && $0.wireLength >= wireLength }
+    }
+
     private mutating func enqueue(_ segment: QueuedSegment, now: UInt64) {
         if queue.isEmpty { holeSinceNanoseconds = now }
         // Segments mostly arrive in order even behind a hole: search from the end.
         var index = queue.count
         while index > 0, Int32(bitPattern: queue[index - 1].sequence &- segment.sequence) > 0 { index -= 1 }
-        if index > 0, queue[index - 1].sequence == segment.sequence, queue[index - 1].wireLength >= segment.wireLength {
-            return  // the same out-of-order segment again
-        }
         queue.insert(segment, at: index)
         queuedBytes += segment.bytes.count
     }
