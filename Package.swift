@@ -26,7 +26,11 @@ let package = Package(
         // Pure code: no privileges, no system libraries.
         .target(name: "FathomModel"),
         .target(name: "FathomRecording", dependencies: ["FathomModel"]),
-        .target(name: "FathomDissect", dependencies: ["FathomModel", "FathomRecording"]),
+        // Per-packet code mutates class state in tight loops: dynamic exclusivity checks cost ~10% of throughput.
+        .target(
+            name: "FathomDissect", dependencies: ["FathomModel", "FathomRecording"],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+        ),
         .target(name: "FathomKFL", dependencies: ["FathomModel"]),
 
         // Kernel-facing capture: BPF loader, ring-buffer drainer, libpcap fallback.
@@ -63,7 +67,7 @@ let package = Package(
         ),
 
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
-        .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"]),
+        .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"], exclude: ["Fixtures", "Benchmark"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),
         .testTarget(name: "FathomCaptureTests", dependencies: ["FathomCapture"]),
     ],

@@ -166,7 +166,10 @@ public final class DissectionEngine {
         }
 
         let missingTail = packet.wirePayloadLength - packet.payloadLength
-        if payload.count + missingTail > 0 {
+        if connection.finished {
+            // Data after the dissector finished (after a RST, or a FIN both ways) has nowhere to go.
+            emitter.statistics.unrecognisedBytes += payload.count
+        } else if payload.count + missingTail > 0 {
             if !connection.streams[direction].started, !connection.sawSyn { connection.midStream = true }
             let sequence = isSyn ? packet.sequence &+ 1 : packet.sequence
             var seenByPrimary = isMirror
