@@ -39,6 +39,40 @@ final class DNSUnitTests: XCTestCase {
         XCTAssertNil(message.withUnsafeBytes { DNSMessage.parse($0) })
     }
 
+    /// A DNS exchange between two local sockets reaches eBPF twice: one call, one conversation, copies counted.
+    func testBothEBPFCopiesOfALocalQueryGiveOneCall() {
+        let client = IPAddress("127.0.0.1")!
+        let server = IPAddress("127.0.0.53")!
+        let query: [UInt8] = [0xab, 0xcd, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x62, 0, 0, 1, 0, 1]
+        let answer: [UInt8] = [0xab, 0xcd, 0x81, 0x80, 0, 1, 0, 1, 0, 0, 0, 0, 1, 0x62, 0, 0, 1, 0, 1,
+                               0xc0, 12, 0, 1, 0, 1, 0, 0, 0, 60, 0, 4, 10, 9, 8, 7]
+        let packets = [
+            (SyntheticPacket.udp(from: client, 4000, to: server, 53, payload: query), UInt64(11), UInt64(100)),
+            (SyntheticPacket.udp(from: client, 4000, to: server, 53, payload: query), 22, 101),
+            (SyntheticPacket.udp(from: server, 53, to: client, 4000, payload: answer), 22, 300),
+            (SyntheticPacket.udp(from: server, 53, to: client, 4000, payload: answer), 11, 301),
+        ]
+        let sink = CollectingSink()
+        let engine = DissectionEngine(node: "n1", sink: sink)
+        for (bytes, cookie, time) in packets {
+            bytes.withUnsafeBytes {
+                engine.process(
+                    PacketMetadata(
+                        timestampNanoseconds: time * 1_000_000, originalLength: 0, linkType: LinkType.ethernet,
+                        source: .ebpf, socketCookie: cookie), $0)
+            }
+        }
+        engine.finish()
+        XCTAssertEqual(sink.calls.count, 1)
+        XCTAssertEqual(sink.calls.first?.latencyMs, 201)  // as the client socket (the first observer) saw it
+        XCTAssertEqual(sink.calls.first?.dns?.answers.first?.data, "10.9.8.7")
+        XCTAssertEqual(sink.calls.first?.src.ip, "127.0.0.1")
+        XCTAssertEqual(sink.flows.map { [$0.packetsSent, $0.packetsReceived] }, [[1, 1]])
+        XCTAssertEqual(engine.statistics.duplicateCopies, 2)
+        XCTAssertEqual(sink.names.first?.ip, "10.9.8.7")
+        XCTAssertEqual(sink.names.first?.name, "b")
+    }
+
     func testUnansweredQueryTimesOut() {
         let query: [UInt8] = [0x12, 0x34, 1, 0, 0, 1, 0, 0, 0, 0, 0, 0, 1, 0x61, 0, 0, 1, 0, 1]
         let bytes = SyntheticPacket.udp(from: IPAddress("10.0.0.1")!, 5555, to: IPAddress("10.0.0.53")!, 53, payload: query)
