@@ -242,8 +242,7 @@ final class HTTP1Dissector: StreamDissector {
     /// The message on `side` is complete: queue a request, or pair a response with the oldest request.
     private func complete(_ side: StreamSide, _ session: ConnectionSession) {
         let s = side.rawValue
-        guard var message = sides[s].message else { return }
-        sides[s].message = nil
+        guard var message = sides[s].message.take() else { return }
         message.endNanoseconds = session.nowNanoseconds
         if side == .client {
             let upgrading = !message.head.upgrade.isEmpty && !message.incomplete

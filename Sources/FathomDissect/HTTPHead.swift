@@ -51,6 +51,7 @@ struct HTTPHead {
     static func parse(_ bytes: UnsafeRawBufferPointer, request: Bool) -> HTTPHead? {
         var head = HTTPHead(isRequest: request)
         head.size = bytes.count
+        head.headers.reserveCapacity(16)
         var lineStart = 0
         var lineIndex = 0
         while lineStart < bytes.count {

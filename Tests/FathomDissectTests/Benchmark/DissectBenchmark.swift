@@ -4,6 +4,17 @@ import FathomDissect
 import FathomModel
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// CPU time of this thread, seconds: wall time is meaningless on a shared, loaded machine.
+func threadCPUSeconds() -> Double {
+    var spec = timespec()
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &spec)
+    return Double(spec.tv_sec) + Double(spec.tv_nsec) / 1e9
+}
+
 final class CountingSink: DissectionSink {
     var calls = 0
     var flows = 0
@@ -20,16 +31,19 @@ struct DissectBenchmark {
         let sink = CountingSink()
         let engine = DissectionEngine(node: "bench", sink: sink)
         let clock = ContinuousClock()
+        let cpuStart = threadCPUSeconds()
         let elapsed = clock.measure {
             for packet in file.packets {
                 packet.bytes.withUnsafeBytes { engine.process(packet.metadata, $0) }
             }
             engine.finish()
         }
+        let cpu = threadCPUSeconds() - cpuStart
         let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
         let megabytes = Double(bytes) / 1_000_000
         print("packets \(file.packets.count)  MB \(String(format: "%.1f", megabytes))  calls \(sink.calls)  flows \(sink.flows)")
-        print(String(format: "%.3f s  %.0f calls/s  %.1f MB/s", seconds, Double(sink.calls) / seconds, megabytes / seconds))
+        print(String(format: "wall %.3f s  %.0f calls/s  %.1f MB/s", seconds, Double(sink.calls) / seconds, megabytes / seconds))
+        print(String(format: "cpu  %.3f s  %.0f calls/s  %.1f MB/s", cpu, Double(sink.calls) / cpu, megabytes / cpu))
         print("statistics: gaps \(engine.statistics.gaps) dropped \(engine.statistics.bytesDroppedOverMemoryBound) unparsable \(engine.statistics.unparsableBytes)")
     }
 }
