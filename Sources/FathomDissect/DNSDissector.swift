@@ -16,6 +16,11 @@ final class DNSDissector {
     }
 
     private var pending: [PendingKey: PendingQuery] = [:]
+    private let maxPending: Int
+
+    init(maxPending: Int) {
+        self.maxPending = max(maxPending, 1)
+    }
 
     /// Whether a datagram is DNS: true for a query, false for a response, nil when it is not DNS. Without a port
     /// hint only a message with exactly one question counts.
@@ -34,6 +39,13 @@ final class DNSDissector {
         if !message.isResponse {
             // A retransmitted query keeps the first one's time.
             if pending[pendingKey] == nil {
+                if pending.count >= maxPending, let oldest = pending.min(by: { $0.value.nanoseconds < $1.value.nanoseconds }) {
+                    pending.removeValue(forKey: oldest.key)
+                    oldest.value.session.emit(
+                        DNSCall.make(
+                            query: oldest.value.message, queryNanoseconds: oldest.value.nanoseconds, response: nil,
+                            responseNanoseconds: 0, session: oldest.value.session))
+                }
                 pending[pendingKey] = PendingQuery(message: message, nanoseconds: session.nowNanoseconds, session: session)
             }
             return
@@ -89,7 +101,7 @@ final class DNSOverTCPDissector: StreamDissector {
                 continue
             }
             if side == .client, !message.isResponse {
-                if pending[message.id] == nil {
+                if pending[message.id] == nil, pending.count < session.configuration.maxPendingMessagesPerConnection {
                     pending[message.id] = (message, session.firstByteNanoseconds)
                     order.append(message.id)
                 }

@@ -18,6 +18,11 @@ public struct DissectionConfiguration: Sendable {
     public var reorderTimeoutNanoseconds: UInt64 = 1_000_000_000
     /// A DNS query without an answer for this long is emitted with `noResponse`.
     public var dnsResponseTimeoutNanoseconds: UInt64 = 5_000_000_000
+    /// Messages one connection may hold waiting for their partner (pipelined HTTP/1 requests, open HTTP/2
+    /// streams); beyond it the oldest is emitted unanswered. Bounds per-connection memory with the preview cap.
+    public var maxPendingMessagesPerConnection = 128
+    /// DNS queries waiting for an answer, all conversations together; beyond it the oldest is emitted unanswered.
+    public var maxPendingDNSQueries = 65536
     /// Bytes a direction may accumulate before protocol detection gives up on the connection.
     public var maxDetectionBytes = 16 * 1024
     /// Protocols detected on TCP streams, probed in this order (port hints first).

@@ -8,7 +8,7 @@ public final class DissectionEngine {
     let emitter: CallEmitter
     var connections: [FlowKey: TCPConnection] = [:]
     var conversations: [FlowKey: UDPConversation] = [:]
-    let dns = DNSDissector()
+    let dns: DNSDissector
     private var connectionSequence: UInt64 = 0
     private var lastSweepNanoseconds: UInt64 = 0
     /// Packet time of the newest packet.
@@ -19,6 +19,7 @@ public final class DissectionEngine {
         self.configuration = configuration
         self.node = node
         emitter = CallEmitter(node: node, sink: sink)
+        dns = DNSDissector(maxPending: configuration.maxPendingDNSQueries)
     }
 
     /// The counters so far.

@@ -48,9 +48,11 @@ final class HTTP1Dissector: StreamDissector {
     private var orphanResponses: [Exchange] = []
     private var upgraded: (any StreamDissector)?
     private let cap: Int
+    private let maxPending: Int
 
     init(configuration: DissectionConfiguration) {
         cap = configuration.bodyPreviewLimit
+        maxPending = max(configuration.maxPendingMessagesPerConnection, 1)
     }
 
     static func probe(_ bytes: UnsafeRawBufferPointer) -> ProbeResult {
@@ -257,6 +259,7 @@ final class HTTP1Dissector: StreamDissector {
                 if sides[s].framing == .awaitingUpgrade { sides[s].framing = .head }
                 return
             }
+            if requests.count >= maxPending { emit(request: requests.removeFirst(), response: nil, session) }
             requests.append(message)
             return
         }
@@ -264,6 +267,7 @@ final class HTTP1Dissector: StreamDissector {
         let status = message.head.status
         if (100..<200).contains(status), status != 101 { return }  // interim (100 Continue): the final one follows
         guard !requests.isEmpty else {
+            if orphanResponses.count >= maxPending { emit(request: nil, response: orphanResponses.removeFirst(), session) }
             orphanResponses.append(message)
             return
         }

@@ -41,6 +41,7 @@ final class HTTP2Dissector: StreamDissector {
     }
 
     private let cap: Int
+    private let maxStreams: Int
     private var decoders = [HPACKDecoder(), HPACKDecoder()]
     private var streams: [UInt32: Stream] = [:]
     private var pendingBlocks: [PendingBlock?] = [nil, nil]
@@ -50,6 +51,7 @@ final class HTTP2Dissector: StreamDissector {
 
     init(configuration: DissectionConfiguration, upgradeRequest: UpgradeRequest? = nil) {
         cap = configuration.bodyPreviewLimit
+        maxStreams = max(configuration.maxPendingMessagesPerConnection, 1)
         if let upgradeRequest {
             var stream = makeStream(start: upgradeRequest.startNanoseconds)
             var headers = [
@@ -143,7 +145,7 @@ final class HTTP2Dissector: StreamDissector {
                 promised = id & 0x7fff_ffff
                 fragment = fragment.suffix(from: 4)
             }
-            if type == 1, streams[streamID] == nil, side == .client { streams[streamID] = makeStream(start: now) }
+            if type == 1, streams[streamID] == nil, side == .client { openStream(streamID, start: now, session) }
             let block = PendingBlock(
                 streamID: promised ?? streamID, endStream: type == 1 && flags & 0x1 != 0, isPushPromise: type == 5,
                 fragment: Array(fragment))
@@ -191,7 +193,7 @@ final class HTTP2Dissector: StreamDissector {
         let id = block.streamID
         if streams[id] == nil {
             // The server answering a stream whose request was not seen (capture started later).
-            streams[id] = makeStream(start: session.nowNanoseconds)
+            openStream(id, start: session.nowNanoseconds, session)
         }
         let size = block.fragment.count + 9
         if side == .client {
@@ -212,6 +214,12 @@ final class HTTP2Dissector: StreamDissector {
             streams[id]?.responseSize += size
             if block.endStream { complete(id, session) }
         }
+    }
+
+    /// Opens a stream; at the bound the oldest open stream is emitted as it stands.
+    private func openStream(_ id: UInt32, start: UInt64, _ session: ConnectionSession) {
+        if streams.count >= maxStreams, let oldest = streams.keys.min() { complete(oldest, session) }
+        streams[id] = makeStream(start: start)
     }
 
     /// DATA/HEADERS payload without its padding, nil when the padding is inconsistent.

@@ -120,3 +120,51 @@ final class HTTP1Tests: XCTestCase {
         XCTAssertGreaterThan(engine.statistics.unrecognisedBytes + (engine.statistics.unparsableBytes["http"] ?? 0), 0)
     }
 }
+
+final class PendingBoundTests: XCTestCase {
+    /// Requests that are never answered cannot pile up: past the bound the oldest goes out unanswered.
+    func testUnansweredPipelinedRequestsAreBounded() {
+        var configuration = DissectionConfiguration()
+        configuration.maxPendingMessagesPerConnection = 4
+        var conversation = Conversation()
+        conversation.handshake()
+        for n in 0..<10 { conversation.send(fromClient: true, "GET /\(n) HTTP/1.1\r\nHost: h\r\n\r\n") }
+        let sink = CollectingSink()
+        let engine = DissectionEngine(configuration, node: "n1", sink: sink)
+        for packet in conversation.packets { packet.bytes.withUnsafeBytes { engine.process(packet.metadata, $0) } }
+        XCTAssertEqual(sink.calls.map(\.path), ["/0", "/1", "/2", "/3", "/4", "/5"])
+        XCTAssertTrue(sink.calls.allSatisfy(\.flags.noResponse))
+        engine.finish()
+        XCTAssertEqual(sink.calls.count, 10)
+    }
+
+    func testOpenHTTP2StreamsAreBounded() {
+        var configuration = DissectionConfiguration()
+        configuration.maxPendingMessagesPerConnection = 3
+        var conversation = Conversation()
+        conversation.handshake()
+        var bytes = HTTP2Frames.preface + HTTP2Frames.settings
+        for stream in stride(from: UInt32(1), through: 11, by: 2) {
+            bytes += HTTP2Frames.headers(stream: stream, endStream: true, [(":method", "GET"), (":path", "/s\(stream)")])
+        }
+        conversation.send(fromClient: true, bytes)
+        conversation.send(fromClient: false, HTTP2Frames.headers(stream: 11, endStream: true, [(":status", "204")]))
+        let (sink, _) = dissect(conversation.packets, configuration: configuration)
+        XCTAssertEqual(sink.calls.count, 6)
+        XCTAssertEqual(sink.calls.filter { $0.status == 204 }.map(\.path), ["/s11"])
+        XCTAssertEqual(sink.calls.filter(\.flags.noResponse).count, 5)
+    }
+
+    func testHTTP2ResetStreamEndsTheCall() {
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.send(
+            fromClient: true,
+            HTTP2Frames.preface + HTTP2Frames.headers(stream: 1, endStream: true, [(":method", "GET"), (":path", "/slow")]))
+        conversation.send(fromClient: true, HTTP2Frames.frame(type: 3, flags: 0, stream: 1, [0, 0, 0, 8]))
+        let (sink, _) = dissect(conversation.packets)
+        XCTAssertEqual(sink.calls.map(\.path), ["/slow"])
+        XCTAssertEqual(sink.calls.first?.http?.statusText, "RST_STREAM 8")
+        XCTAssertEqual(sink.calls.first?.flags.noResponse, true)
+    }
+}
