@@ -43,28 +43,6 @@ extension UnsafeRawBufferPointer {
         return UnsafeRawBufferPointer(rebasing: self[start...])
     }
 
-    /// Offset of the first occurrence of `needle` at or after `from`, nil when absent.
-    func firstIndex(of needle: StaticString, from: Int = 0) -> Int? {
-        let length = needle.utf8CodeUnitCount
-        guard length > 0, count >= length else { return nil }
-        let first = needle.utf8Start.pointee
-        var index = Swift.max(from, 0)
-        let last = count - length
-        while index <= last {
-            if self[index] == first {
-                var matched = true
-                var k = 1
-                while k < length {
-                    if self[index + k] != needle.utf8Start[k] { matched = false; break }
-                    k += 1
-                }
-                if matched { return index }
-            }
-            index += 1
-        }
-        return nil
-    }
-
     /// True when the buffer starts with `prefix` (ASCII, case-sensitive).
     func hasPrefix(_ prefix: StaticString) -> Bool {
         let length = prefix.utf8CodeUnitCount

@@ -1,8 +1,6 @@
 /// Counts gRPC length-prefixed messages (1 flag byte, 4 length bytes, payload) as DATA bytes stream by.
 struct GRPCMessageCounter {
     private(set) var messages = 0
-    /// Payload bytes of all messages, prefixes excluded.
-    private(set) var payloadBytes = 0
     private var prefix: [UInt8] = []
     private var remaining = 0
 
@@ -20,16 +18,10 @@ struct GRPCMessageCounter {
             if prefix.count == 5 {
                 let length = Int(prefix[1]) << 24 | Int(prefix[2]) << 16 | Int(prefix[3]) << 8 | Int(prefix[4])
                 messages += 1
-                payloadBytes += length
                 remaining = length
                 prefix.removeAll(keepingCapacity: true)
             }
         }
-    }
-
-    /// Bytes lost: skipped inside the current message when they fit, else the framing is lost.
-    mutating func skip(_ count: Int) {
-        if count <= remaining { remaining -= count } else { remaining = Int.max / 2 }
     }
 }
 

@@ -236,7 +236,6 @@ final class HTTP2Dissector: StreamDissector {
     }
 
     func gap(from side: StreamSide, length: Int, session: ConnectionSession) {
-        session.countUnparsable(0, protocolName: "http2")
         lose(side, session)
     }
 
