@@ -30,6 +30,8 @@ final class HTTP2Dissector: StreamDissector {
         var responseGRPC = GRPCMessageCounter()
         var resetCode: UInt32?
         var gap = false
+        /// The response ended before the request was seen (directions arrive out of order): waits for it.
+        var responseEnded = false
     }
 
     /// A header block split over HEADERS/PUSH_PROMISE and CONTINUATION frames.
@@ -46,8 +48,12 @@ final class HTTP2Dissector: StreamDissector {
     private var streams: [UInt32: Stream] = [:]
     private var pendingBlocks: [PendingBlock?] = [nil, nil]
     private var prefaceSeen = false
-    /// After a gap or an HPACK failure a direction's frames cannot be trusted any more.
+    /// After an HPACK failure a direction's header blocks cannot be decoded any more.
     private var lost = [false, false]
+    /// After a gap, bytes are skipped until a plausible frame boundary.
+    private var resynchronising = [false, false]
+    /// After a gap the HPACK table may miss entries: every call decoded from then on is marked.
+    private var afterGap = [false, false]
 
     init(configuration: DissectionConfiguration, upgradeRequest: UpgradeRequest? = nil) {
         cap = configuration.bodyPreviewLimit
@@ -82,6 +88,18 @@ final class HTTP2Dissector: StreamDissector {
             return bytes.count
         }
         var offset = 0
+        if resynchronising[s] {
+            guard let boundary = HTTP2Dissector.frameBoundary(bytes) else {
+                // Keep enough for a frame header and the largest default frame to be recognised next time.
+                let skip = max(bytes.count - (9 + 16384 + 9), 0)
+                session.countUnparsable(skip, protocolName: "http2")
+                return skip
+            }
+            session.countUnparsable(boundary, protocolName: "http2")
+            offset = boundary
+            resynchronising[s] = false
+            prefaceSeen = true
+        }
         if side == .client, !prefaceSeen {
             switch HTTP2Dissector.probe(bytes) {
             case .needMoreData: return 0
@@ -133,7 +151,7 @@ final class HTTP2Dissector: StreamDissector {
                 streams[streamID]?.responseGRPC.consume(data)
                 streams[streamID]?.responseSize += payload.count
             }
-            if flags & 0x1 != 0, side == .server { complete(streamID, session) }
+            if flags & 0x1 != 0, side == .server { responseEnded(streamID, session) }
         case 1, 5:  // HEADERS, PUSH_PROMISE
             guard var fragment = unpadded(payload, flags: flags) else { return lose(side, session) }
             var promised: UInt32?
@@ -196,13 +214,17 @@ final class HTTP2Dissector: StreamDissector {
             openStream(id, start: session.nowNanoseconds, session)
         }
         let size = block.fragment.count + 9
+        if afterGap[side.rawValue] { streams[id]?.gap = true }
         if side == .client {
             if streams[id]?.requestHeaders.isEmpty ?? true {
                 streams[id]?.requestHeaders = headers
+                // A stream the response opened started when its request was sent, which may be earlier.
+                if let start = streams[id]?.startNanoseconds { streams[id]?.startNanoseconds = min(start, session.nowNanoseconds) }
             } else {
                 streams[id]?.requestTrailers = headers
             }
             streams[id]?.requestSize += size
+            if streams[id]?.responseEnded == true { complete(id, session) }
         } else {
             let informational = headers.first { $0.name == ":status" }.map { $0.value.hasPrefix("1") } ?? false
             if informational { return }
@@ -212,7 +234,7 @@ final class HTTP2Dissector: StreamDissector {
                 streams[id]?.responseTrailers = headers
             }
             streams[id]?.responseSize += size
-            if block.endStream { complete(id, session) }
+            if block.endStream { responseEnded(id, session) }
         }
     }
 
@@ -229,6 +251,41 @@ final class HTTP2Dissector: StreamDissector {
         return payload.slice(1, payload.count - 1 - Int(padLength))
     }
 
+    /// Whether a frame header at `offset` is plausible: known type, default maximum size, stream id and length
+    /// consistent with the type. CONTINUATION is never a place to start.
+    private static func plausibleFrame(_ bytes: UnsafeRawBufferPointer, at offset: Int) -> Int? {
+        guard let length = bytes.u24(offset), let type = bytes.u8(offset + 3), let id = bytes.u32(offset + 5),
+            length <= 16384, id & 0x8000_0000 == 0
+        else { return nil }
+        let connectionLevel = id == 0
+        switch type {
+        case 0, 1, 5: guard !connectionLevel else { return nil }
+        case 2: guard !connectionLevel, length == 5 else { return nil }
+        case 3: guard !connectionLevel, length == 4 else { return nil }
+        case 4: guard connectionLevel, length % 6 == 0 else { return nil }
+        case 6: guard connectionLevel, length == 8 else { return nil }
+        case 7: guard connectionLevel, length >= 8 else { return nil }
+        case 8: guard length == 4 else { return nil }
+        default: return nil
+        }
+        return 9 + Int(length)
+    }
+
+    /// The first offset where a plausible frame starts and is followed by another one (or by the end of the bytes).
+    static func frameBoundary(_ bytes: UnsafeRawBufferPointer) -> Int? {
+        var offset = 0
+        while offset + 9 <= bytes.count {
+            if let size = plausibleFrame(bytes, at: offset) {
+                let next = offset + size
+                if next == bytes.count || (next + 9 <= bytes.count && plausibleFrame(bytes, at: next) != nil) {
+                    return offset
+                }
+            }
+            offset += 1
+        }
+        return nil
+    }
+
     private func lose(_ side: StreamSide, _ session: ConnectionSession) {
         lost[side.rawValue] = true
         pendingBlocks[side.rawValue] = nil
@@ -236,7 +293,10 @@ final class HTTP2Dissector: StreamDissector {
     }
 
     func gap(from side: StreamSide, length: Int, session: ConnectionSession) {
-        lose(side, session)
+        resynchronising[side.rawValue] = true
+        afterGap[side.rawValue] = true
+        pendingBlocks[side.rawValue] = nil
+        for id in streams.keys { streams[id]?.gap = true }
     }
 
     func finish(session: ConnectionSession) {
@@ -244,6 +304,14 @@ final class HTTP2Dissector: StreamDissector {
     }
 
     // MARK: Calls
+
+    /// The server ended the stream: the call is complete unless its request has not been seen yet.
+    private func responseEnded(_ id: UInt32, _ session: ConnectionSession) {
+        guard streams[id]?.requestHeaders.isEmpty == true, !lost[StreamSide.client.rawValue] else {
+            return complete(id, session)
+        }
+        streams[id]?.responseEnded = true
+    }
 
     private func complete(_ id: UInt32, _ session: ConnectionSession) {
         guard var stream = streams.removeValue(forKey: id) else { return }
