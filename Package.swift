@@ -27,7 +27,11 @@ let package = Package(
         // Pure code: no privileges, no system libraries.
         .target(name: "FathomModel"),
         .target(name: "FathomRecording", dependencies: ["FathomModel"]),
-        .target(name: "FathomDissect", dependencies: ["FathomModel", "FathomRecording"]),
+        // Per-packet code mutates class state in tight loops: dynamic exclusivity checks cost ~10% of throughput.
+        .target(
+            name: "FathomDissect", dependencies: ["FathomModel", "FathomRecording"],
+            swiftSettings: [.unsafeFlags(["-enforce-exclusivity=unchecked"])]
+        ),
         .target(name: "FathomKFL", dependencies: ["FathomModel"]),
         // The calls databases (real-time and per snapshot dissection): SQLite in WAL mode.
         .target(name: "FathomStore", dependencies: ["FathomModel", .product(name: "GRDB", package: "GRDB.swift")]),
@@ -66,7 +70,7 @@ let package = Package(
         ),
 
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
-        .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"]),
+        .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"], exclude: ["Fixtures", "Benchmark"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),
         .testTarget(name: "FathomStoreTests", dependencies: ["FathomStore"]),
         .testTarget(name: "FathomCaptureTests", dependencies: ["FathomCapture"]),
