@@ -55,7 +55,8 @@ let package = Package(
         .target(
             name: "FathomAgent",
             dependencies: [
-                "FathomCapture", "FathomPcapCapture", "FathomRecording", "FathomModel",
+                "FathomCapture", "FathomPcapCapture", "FathomRecording", "FathomModel", "FathomDissect", "FathomStore",
+                "FathomKFL",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
             ]

@@ -2,6 +2,7 @@ import FathomCapture
 import FathomModel
 import FathomPcapCapture
 import FathomRecording
+import FathomStore
 import Foundation
 import Hummingbird
 import Logging
@@ -12,6 +13,7 @@ public final class Agent {
     public let status: AgentStatus
     private let capture: PacketCapture
     private let store: SegmentStore
+    private let dissection: LiveDissection
     private let logger: Logger
 
     /// Opens the recording and starts capturing. Throws a message fit for the user when neither is possible.
@@ -25,10 +27,15 @@ public final class Agent {
         recording.retentionBytes = UInt64(configuration.retentionBytes)
         let store = try SegmentStore(configuration: recording)
         self.store = store
+        let calls = try CallsDatabase(path: configuration.dataDirectory + "/calls.db")
+        dissection = LiveDissection(
+            catalog: store.catalog, recording: store.statistics, calls: calls, node: configuration.nodeName, logger: logger)
+        dissection.setEnabled(configuration.liveDissection)
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
         self.capture = capture
         status = AgentStatus(features: features, captureSource: capture.source, fallbackReason: fallbackReason)
+        dissection.start()
     }
 
     private static func startCapture(
@@ -96,12 +103,13 @@ public final class Agent {
     func shutdown() {
         capture.stop()
         store.close()
-        logger.info("capture detached, recording flushed")
+        dissection.stop()
+        logger.info("capture detached, recording flushed, dissection finished")
     }
 
     func makeRouter() -> Router<BasicRequestContext> {
         AgentRoutes(
-            status: status, metricSources: [capture, RecordingMetrics(store.statistics)],
+            status: status, metricSources: [capture, RecordingMetrics(store.statistics), dissection],
             bearerToken: configuration.bearerToken, setPaused: { [capture] in capture.setPaused($0) }
         ).router()
     }

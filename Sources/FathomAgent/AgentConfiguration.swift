@@ -1,3 +1,5 @@
+import Foundation
+
 /// Everything `fathom agent` is told on its command line.
 public struct AgentConfiguration: Sendable {
     public enum CaptureMode: String, Sendable, CaseIterable {
@@ -8,6 +10,10 @@ public struct AgentConfiguration: Sendable {
     }
 
     public var dataDirectory = "/var/lib/fathom"
+    /// Names this node in call ids and answers: NODE_NAME (the DaemonSet sets it), else the host name.
+    public var nodeName = ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
+    /// Live dissection into the real-time calls database at start (switchable at run time).
+    public var liveDissection = true
     public var listenHost = "127.0.0.1"
     public var listenPort = 8421
     public var captureMode = CaptureMode.auto

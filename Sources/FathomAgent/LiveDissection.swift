@@ -10,7 +10,7 @@ import Synchronization
 /// database. Reading the segments back, rather than teeing packets off the capture thread, means capture never waits
 /// for dissection, live and delayed dissection read the same bytes, and a dissector that falls behind catches up
 /// from disk (or, past the retention budget, counts the segments it lost) instead of dropping packets.
-final class LiveDissection: @unchecked Sendable {
+final class LiveDissection: MetricsSource, @unchecked Sendable {
     private let catalog: SegmentCatalog
     private let recording: RecordingStatistics
     private let calls: CallsDatabase
