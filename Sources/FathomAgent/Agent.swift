@@ -14,6 +14,7 @@ public final class Agent {
     private let capture: PacketCapture
     private let store: SegmentStore
     private let dissection: LiveDissection
+    private let calls: CallsDatabase
     private let logger: Logger
 
     /// Opens the recording and starts capturing. Throws a message fit for the user when neither is possible.
@@ -27,9 +28,10 @@ public final class Agent {
         recording.retentionBytes = UInt64(configuration.retentionBytes)
         let store = try SegmentStore(configuration: recording)
         self.store = store
-        let calls = try CallsDatabase(path: configuration.dataDirectory + "/calls.db")
+        calls = try CallsDatabase(path: configuration.dataDirectory + "/calls.db")
         dissection = LiveDissection(
-            catalog: store.catalog, recording: store.statistics, calls: calls, node: configuration.nodeName, logger: logger)
+            catalog: store.catalog, recording: store.statistics, calls: calls, node: configuration.nodeName,
+            ownEndpoint: (configuration.listenHost, configuration.listenPort), logger: logger)
         dissection.setEnabled(configuration.liveDissection)
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
@@ -110,7 +112,12 @@ public final class Agent {
     func makeRouter() -> Router<BasicRequestContext> {
         AgentRoutes(
             status: status, metricSources: [capture, RecordingMetrics(store.statistics), dissection],
-            bearerToken: configuration.bearerToken, setPaused: { [capture] in capture.setPaused($0) }
+            bearerToken: configuration.bearerToken, setPaused: { [capture] in capture.setPaused($0) },
+            api: (
+                LocalAPI(
+                    node: configuration.nodeName, status: status, calls: calls, recording: store.statistics,
+                    dissection: dissection, showSecrets: configuration.showSecrets), dissection
+            )
         ).router()
     }
 }

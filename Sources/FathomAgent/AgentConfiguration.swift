@@ -14,6 +14,8 @@ public struct AgentConfiguration: Sendable {
     public var nodeName = ProcessInfo.processInfo.environment["NODE_NAME"] ?? ProcessInfo.processInfo.hostName
     /// Live dissection into the real-time calls database at start (switchable at run time).
     public var liveDissection = true
+    /// Show Authorization, Cookie and API-key headers in answers instead of "[redacted]".
+    public var showSecrets = false
     public var listenHost = "127.0.0.1"
     public var listenPort = 8421
     public var captureMode = CaptureMode.auto

@@ -9,6 +9,8 @@ struct AgentRoutes: Sendable {
     let bearerToken: String?
     /// Pauses (true) or resumes (false) recording; the programs stay attached.
     let setPaused: @Sendable (Bool) -> Void
+    /// The stores' answers and the live-dissection switch; nil in tests of the capture endpoints alone.
+    var api: (LocalAPI, LiveDissection)? = nil
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -33,6 +35,7 @@ struct AgentRoutes: Sendable {
                 status: .ok, headers: [.contentType: Prometheus.contentType],
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
+        if let (api, dissection) = api { addAPI(to: router, api: api, dissection: dissection) }
         return router
     }
 }

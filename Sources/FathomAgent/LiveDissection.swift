@@ -38,18 +38,24 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         let segmentsMissed = Atomic<UInt64>(0)
         let unreadableSegments = Atomic<UInt64>(0)
         let storeErrors = Atomic<UInt64>(0)
+        /// Calls to the agent's own API, left out of the database.
+        let ownCalls = Atomic<UInt64>(0)
         /// Time of the newest packet dissected, ns.
         let position = Atomic<UInt64>(0)
     }
 
-    init(catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String, logger: Logger) {
+    /// `ownEndpoint` is the agent's listen address: calls to it are the agent's own API traffic, not the node's.
+    init(
+        catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String,
+        ownEndpoint: (host: String, port: Int), logger: Logger
+    ) {
         self.catalog = catalog
         self.recording = recording
         self.calls = calls
         self.logger = logger
         // Calls of this run get ids that no earlier run used: the run's start time in base 36 is part of them.
         let run = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
-        collector = Collector(idPrefix: "\(node)-\(run)")
+        collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint)
         engine = DissectionEngine(node: node, sink: collector)
         nextSequence = (catalog.segments().map(\.sequence).max() ?? 0) + (catalog.segments().isEmpty ? 0 : 1)
     }
@@ -187,8 +193,9 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     }
 
     private func store() {
-        let (batch, flows) = collector.take()
+        let (batch, flows, own) = collector.take()
         counters.flowsSeen.add(UInt64(flows), ordering: .relaxed)
+        counters.ownCalls.add(UInt64(own), ordering: .relaxed)
         guard !batch.isEmpty else { return }
         do {
             try calls.insert(batch)
@@ -220,6 +227,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                    value: Double(counters.unreadableSegments.load(ordering: .relaxed))),
             Metric("fathom_dissection_store_errors_total", .counter, "Failed writes to the calls database.",
                    value: Double(counters.storeErrors.load(ordering: .relaxed))),
+            Metric("fathom_dissection_own_api_calls_total", .counter, "Calls to this agent's own API, not stored.",
+                   value: Double(counters.ownCalls.load(ordering: .relaxed))),
             Metric("fathom_dissection_lag_seconds", .gauge, "Newest recorded packet time minus newest dissected packet time.",
                    value: lagSeconds),
         ]
@@ -235,13 +244,24 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
 /// Gathers what the engine emits on the dissection thread; the same thread takes it in batches.
 private final class Collector: DissectionSink {
     private let idPrefix: String
+    private let ownEndpoint: (host: String, port: Int)
     private var sequence: UInt64 = 0
     private var pending: [Call] = []
     private var flows = 0
+    private var own = 0
 
-    init(idPrefix: String) { self.idPrefix = idPrefix }
+    init(idPrefix: String, ownEndpoint: (host: String, port: Int)) {
+        self.idPrefix = idPrefix
+        self.ownEndpoint = ownEndpoint
+    }
 
     func emit(call: Call) {
+        if call.dst.port == ownEndpoint.port
+            && (call.dst.ip == ownEndpoint.host || ["0.0.0.0", "::"].contains(ownEndpoint.host))
+        {
+            own += 1
+            return
+        }
         var call = call
         sequence += 1
         call.id = "\(idPrefix)-\(sequence)"
@@ -252,11 +272,12 @@ private final class Collector: DissectionSink {
 
     func learned(name: String, for ip: String) {}
 
-    func take() -> ([Call], Int) {
+    func take() -> (calls: [Call], flows: Int, own: Int) {
         defer {
             pending.removeAll(keepingCapacity: true)
             flows = 0
+            own = 0
         }
-        return (pending, flows)
+        return (pending, flows, own)
     }
 }

@@ -19,6 +19,9 @@ struct AgentCommand: AsyncParsableCommand {
     var includeCgroups: [String] = []
     @Option(name: .customLong("exclude-cgroup"), help: "Never capture this cgroup v2 directory and below (repeatable).")
     var excludeCgroups: [String] = []
+    @Option(help: "Node name in call ids and answers (default: $NODE_NAME, else the host name).") var nodeName: String?
+    @Flag(help: "Start with live dissection off (switch it on with POST /dissection/enable).") var noDissection = false
+    @Flag(help: "Show Authorization, Cookie and API-key headers in answers instead of redacting them.") var showSecrets = false
     @Option(help: "Bearer token required by the HTTP API.") var token: String?
     @Option(help: "File holding the bearer token.") var tokenFile: String?
 
@@ -34,6 +37,9 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.segmentBytes = segmentBytes
         configuration.segmentSeconds = segmentSeconds
         configuration.snapLength = snapLength
+        if let nodeName { configuration.nodeName = nodeName }
+        configuration.liveDissection = !noDissection
+        configuration.showSecrets = showSecrets
         configuration.includeCgroups = includeCgroups
         configuration.excludeCgroups = excludeCgroups
         configuration.bearerToken = try token ?? tokenFile.map {

@@ -5,6 +5,7 @@
     traffic.py tcp-server HOST PORT COUNT
     traffic.py tcp-client HOST PORT MARKER COUNT
     traffic.py udp-flood HOST PORT SECONDS MAX_PACKETS
+    traffic.py http-server HOST PORT SECONDS     answers /status/NNN with NNN, /checkout-like paths per STATUS_<path>
 
 Servers print "ready" once bound, and exit after COUNT exchanges or 20 s, whichever comes first.
 """
@@ -78,6 +79,44 @@ def udp_flood(host, port, seconds, max_packets):
     print(sent, flush=True)
 
 
+def http_server(host, port, seconds):
+    """HTTP/1.1 keep-alive server: `?status=NNN` picks the status; the body echoes method and path."""
+    import http.server
+    import urllib.parse
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def answer(self):
+            url = urllib.parse.urlparse(self.path)
+            status = int(urllib.parse.parse_qs(url.query).get("status", ["200"])[0])
+            length = int(self.headers.get("Content-Length") or 0)
+            if length:
+                self.rfile.read(length)
+            body = f'{{"method":"{self.command}","path":"{url.path}"}}'.encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.send_header("Set-Cookie", "session=secret-cookie")
+            self.end_headers()
+            self.wfile.write(body)
+
+        do_GET = do_POST = do_PUT = do_DELETE = answer
+
+        def log_message(self, *args):
+            pass
+
+    class Server(http.server.ThreadingHTTPServer):
+        address_family = family(host)
+
+    server = Server((host, port), Handler)
+    server.timeout = 0.2
+    print("ready", flush=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        server.handle_request()
+
+
 if __name__ == "__main__":
     mode, host, port, *rest = sys.argv[1:]
     port = int(port)
@@ -89,6 +128,8 @@ if __name__ == "__main__":
         tcp_server(host, port, int(rest[0]))
     elif mode == "tcp-client":
         tcp_client(host, port, rest[0], int(rest[1]))
+    elif mode == "http-server":
+        http_server(host, port, float(rest[0]))
     elif mode == "udp-flood":
         udp_flood(host, port, float(rest[0]), int(rest[1]))
     else:

@@ -1,0 +1,321 @@
+import FathomKFL
+import FathomModel
+import FathomRecording
+import FathomStore
+import Foundation
+
+/// The answers the HTTP API and the MCP server give, read from this agent's stores. Both transports call it, so an
+/// answer means the same wherever it is asked.
+final class LocalAPI: Sendable {
+    let node: String
+    let status: AgentStatus
+    private let calls: CallsDatabase
+    private let recording: RecordingStatistics
+    private let dissection: LiveDissection
+    /// Authorization, cookies and API keys are shown as "[redacted]" unless the agent was told otherwise.
+    private let showSecrets: Bool
+
+    static let maximumLimit = 1000
+    static let defaultLimit = 100
+
+    init(node: String, status: AgentStatus, calls: CallsDatabase, recording: RecordingStatistics,
+         dissection: LiveDissection, showSecrets: Bool) {
+        self.node = node
+        self.status = status
+        self.calls = calls
+        self.recording = recording
+        self.dissection = dissection
+        self.showSecrets = showSecrets
+    }
+
+    // MARK: data boundaries
+
+    func dataBoundaries() throws -> DataBoundaries {
+        let r = recording.snapshot()
+        let c = try calls.boundaries()
+        return DataBoundaries(nodes: [
+            DataBoundaries.Node(
+                node: node, captureSource: status.captureSource.rawValue,
+                recording: .init(oldestMs: r.oldestPacketNanoseconds == 0 ? nil : Int64(r.oldestPacketNanoseconds / 1_000_000),
+                                 newestMs: r.newestPacketNanoseconds == 0 ? nil : Int64(r.newestPacketNanoseconds / 1_000_000),
+                                 bytes: r.bytesOnDisk, segments: r.segmentCount),
+                calls: .init(oldestMs: c.oldest, newestMs: c.newest, count: c.count),
+                liveDissection: dissection.isEnabled, dissectionLagSeconds: dissection.lagSeconds)
+        ])
+    }
+
+    // MARK: calls
+
+    struct ListCallsRequest: Sendable {
+        var kfl = ""
+        var limit = LocalAPI.defaultLimit
+        var full = false
+        var startMs: Int64?
+        var endMs: Int64?
+        var cursor: Int64?
+    }
+
+    func listCalls(_ request: ListCallsRequest) throws -> CallList {
+        let filter = try compile(request.kfl)
+        var predicates: [StorePredicate] = []
+        if let start = request.startMs { predicates.append(StorePredicate(.ts, .greaterOrEqual, .integer(start))) }
+        if let end = request.endMs { predicates.append(StorePredicate(.ts, .lessOrEqual, .integer(end))) }
+        let page = try calls.calls(
+            CallQuery(predicates: predicates, residual: { filter.matches($0) }, limit: request.limit, cursor: request.cursor))
+        return CallList(
+            calls: page.calls.map { request.full ? .full(redact($0)) : .compact($0.compact) },
+            returned: page.calls.count, truncated: page.truncated, nextCursor: page.nextCursor.map(String.init),
+            covers: try coverage(startMs: request.startMs, endMs: request.endMs))
+    }
+
+    func call(id: String, maxPayload: Int) throws -> Call? {
+        guard var call = try calls.call(id: id) else { return nil }
+        call = redact(call)
+        for keyPath in [\Call.request, \Call.response] {
+            if var message = call[keyPath: keyPath], message.body.utf8.count > maxPayload {
+                message.body = String(decoding: message.body.utf8.prefix(maxPayload), as: UTF8.self)
+                message.bodyTruncated = true
+                call[keyPath: keyPath] = message
+            }
+        }
+        return call
+    }
+
+    // MARK: stats
+
+    enum GroupBy: String, CaseIterable, Sendable {
+        case service, endpoint, status, protocol_ = "protocol", none
+    }
+
+    func stats(kfl: String, groupBy: GroupBy, startMs: Int64?, endMs: Int64?) throws -> CallStats {
+        let filter = try compile(kfl)
+        var predicates: [StorePredicate] = []
+        if let startMs { predicates.append(StorePredicate(.ts, .greaterOrEqual, .integer(startMs))) }
+        if let endMs { predicates.append(StorePredicate(.ts, .lessOrEqual, .integer(endMs))) }
+        var groups: [String: [Call]] = [:]
+        var cursor: Int64?
+        repeat {
+            let page = try calls.calls(CallQuery(predicates: predicates, residual: { filter.matches($0) }, limit: 5000, cursor: cursor))
+            for call in page.calls { groups[key(call, groupBy), default: []].append(call) }
+            cursor = page.nextCursor
+        } while cursor != nil
+        let rows = groups.map { CallStats.Row(group: $0.key, calls: $0.value) }.sorted { $0.count > $1.count }
+        return CallStats(groupBy: groupBy.rawValue, groups: rows, covers: try coverage(startMs: startMs, endMs: endMs))
+    }
+
+    private func key(_ call: Call, _ groupBy: GroupBy) -> String {
+        switch groupBy {
+        case .service: call.dst.service ?? call.dst.name
+        case .endpoint: "\(call.method) \(call.dst.name)\(call.path)"
+        case .status: String(call.status)
+        case .protocol_: call.proto
+        case .none: "all"
+        }
+    }
+
+    // MARK: fields
+
+    func fields() -> [FieldDescription] {
+        KFL.fields.map {
+            FieldDescription(name: $0.name, aliases: $0.aliases, type: "\($0.type)", group: $0.group, summary: $0.summary,
+                             example: $0.example, indexed: !$0.indexedOperators.isEmpty)
+        }
+    }
+
+    // MARK: helpers
+
+    private func compile(_ kfl: String) throws -> KFLFilter {
+        do {
+            return try KFL.compile(kfl)
+        } catch {
+            throw APIError.filter(error)
+        }
+    }
+
+    /// What an answer covers, so that an empty list is never read as "no traffic".
+    func coverage(startMs: Int64?, endMs: Int64?) throws -> Coverage {
+        let b = try calls.boundaries()
+        var notes: [String] = []
+        if !dissection.isEnabled { notes.append("live dissection is off: calls after it was turned off are missing") }
+        if status.captureSource == .pcap {
+            notes.append("capture fell back to libpcap (\(status.fallbackReason ?? "eBPF unavailable")): no cgroup or process context")
+        }
+        if b.count == 0 { notes.append("no calls are stored yet") }
+        return Coverage(
+            nodes: [node], captureSources: [status.captureSource.rawValue], liveDissection: dissection.isEnabled,
+            callsOldestMs: b.oldest, callsNewestMs: b.newest, queriedStartMs: startMs, queriedEndMs: endMs,
+            notes: notes)
+    }
+
+    private static let secretHeaders: Set<String> = [
+        "authorization", "proxy-authorization", "cookie", "set-cookie", "x-api-key", "x-auth-token",
+    ]
+
+    func redact(_ call: Call) -> Call {
+        guard !showSecrets else { return call }
+        var call = call
+        func clean(_ headers: [Header]) -> [Header] {
+            headers.map { Self.secretHeaders.contains($0.name.lowercased()) ? Header(name: $0.name, value: "[redacted]") : $0 }
+        }
+        if let headers = call.request?.headers { call.request?.headers = clean(headers) }
+        if let headers = call.response?.headers { call.response?.headers = clean(headers) }
+        return call
+    }
+}
+
+// MARK: - Answers
+
+struct DataBoundaries: Codable, Sendable {
+    struct Range: Codable, Sendable {
+        var oldestMs: Int64?
+        var newestMs: Int64?
+        var bytes: UInt64?
+        var segments: UInt64?
+        var count: Int?
+
+        init(oldestMs: Int64?, newestMs: Int64?, bytes: UInt64? = nil, segments: UInt64? = nil, count: Int? = nil) {
+            self.oldestMs = oldestMs
+            self.newestMs = newestMs
+            self.bytes = bytes
+            self.segments = segments
+            self.count = count
+        }
+    }
+
+    struct Node: Codable, Sendable {
+        var node: String
+        var captureSource: String
+        var recording: Range
+        var calls: Range
+        var liveDissection: Bool
+        var dissectionLagSeconds: Double
+    }
+
+    var nodes: [Node]
+}
+
+struct Coverage: Codable, Sendable {
+    var nodes: [String]
+    var captureSources: [String]
+    var liveDissection: Bool
+    var callsOldestMs: Int64?
+    var callsNewestMs: Int64?
+    var queriedStartMs: Int64?
+    var queriedEndMs: Int64?
+    var notes: [String]
+}
+
+enum ListedCall: Codable, Sendable {
+    case compact(CompactCall)
+    case full(Call)
+
+    func encode(to encoder: Encoder) throws {
+        switch self {
+        case .compact(let c): try c.encode(to: encoder)
+        case .full(let c): try c.encode(to: encoder)
+        }
+    }
+
+    init(from decoder: Decoder) throws {
+        if let full = try? Call(from: decoder) {
+            self = .full(full)
+        } else {
+            self = .compact(try CompactCall(from: decoder))
+        }
+    }
+}
+
+struct CallList: Codable, Sendable {
+    var calls: [ListedCall]
+    var returned: Int
+    var truncated: Bool
+    var nextCursor: String?
+    var covers: Coverage
+}
+
+struct CallStats: Codable, Sendable {
+    struct Row: Codable, Sendable {
+        var group: String
+        var count: Int
+        var errors: Int
+        var errorRate: Double
+        var p50Ms: Double
+        var p90Ms: Double
+        var p99Ms: Double
+        var firstMs: Int64
+        var lastMs: Int64
+        var perSecond: Double
+
+        init(group: String, calls: [Call]) {
+            self.group = group
+            count = calls.count
+            // HTTP 5xx, gRPC non-zero, DNS rcode non-zero, or no response at all.
+            errors = calls.filter { call in
+                call.flags.noResponse || (call.proto.hasPrefix("http") ? call.status >= 500 : call.status != 0)
+            }.count
+            errorRate = count == 0 ? 0 : Double(errors) / Double(count)
+            let latencies = calls.filter { !$0.flags.noResponse }.map(\.latencyMs).sorted()
+            // Nearest rank: the smallest latency at or above which p of the calls fall.
+            func percentile(_ p: Double) -> Double {
+                guard !latencies.isEmpty else { return 0 }
+                return latencies[max(0, Int((p * Double(latencies.count)).rounded(.up)) - 1)]
+            }
+            p50Ms = percentile(0.5)
+            p90Ms = percentile(0.9)
+            p99Ms = percentile(0.99)
+            firstMs = calls.map(\.ts).min() ?? 0
+            lastMs = calls.map(\.ts).max() ?? 0
+            let span = Double(lastMs - firstMs) / 1000
+            perSecond = span > 0 ? Double(count) / span : Double(count)
+        }
+    }
+
+    var groupBy: String
+    var groups: [Row]
+    var covers: Coverage
+}
+
+struct FieldDescription: Codable, Sendable {
+    var name: String
+    var aliases: [String]
+    var type: String
+    var group: String
+    var summary: String
+    var example: String
+    var indexed: Bool
+}
+
+/// An error the caller can act on: bad arguments say what is valid; KFL errors keep their position and suggestions.
+enum APIError: Error {
+    case badArgument(String)
+    case notFound(String)
+    case filter(KFLError)
+
+    var body: APIErrorBody {
+        switch self {
+        case .badArgument(let message), .notFound(let message):
+            APIErrorBody(error: .init(message: message))
+        case .filter(let e):
+            APIErrorBody(error: .init(
+                message: e.description, kind: e.kind.rawValue,
+                position: .init(offset: e.position.offset, line: e.position.line, column: e.position.column),
+                expected: e.expected, suggestions: e.suggestions))
+        }
+    }
+}
+
+struct APIErrorBody: Codable, Sendable {
+    struct Detail: Codable, Sendable {
+        struct Position: Codable, Sendable {
+            var offset: Int
+            var line: Int
+            var column: Int
+        }
+        var message: String
+        var kind: String?
+        var position: Position?
+        var expected: [String]?
+        var suggestions: [String]?
+    }
+    var error: Detail
+}
