@@ -1,6 +1,7 @@
 import FathomModel
 import Foundation
 import Hummingbird
+import HummingbirdCore
 
 /// The seeds' endpoints (`/mcp/…`) and the live-dissection switch, as thin HTTP wrappers over `LocalAPI`.
 extension AgentRoutes {
@@ -34,7 +35,7 @@ extension AgentRoutes {
         router.get("/mcp/fields") { _, _ in Self.answer { Self.json(["fields": api.fields()]) } }
         router.get("/mcp/calls") { request, _ in
             Self.answer {
-                let q = QueryParameters(request.uri.queryParameters)
+                let q = QueryParameters(request.uri)
                 if let db = q.string("db"), !db.isEmpty {
                     throw APIError.notFound("no database `\(db)`: snapshot dissections are not available on this agent yet; omit db for the real-time database")
                 }
@@ -50,7 +51,7 @@ extension AgentRoutes {
         }
         router.get("/mcp/calls/:id") { request, context in
             Self.answer {
-                let q = QueryParameters(request.uri.queryParameters)
+                let q = QueryParameters(request.uri)
                 let id = context.parameters.get("id") ?? ""
                 let maxPayload = try q.int("max_payload", default: 64 * 1024, in: 0...(16 << 20))
                 guard let call = try api.call(id: id, maxPayload: maxPayload) else {
@@ -61,7 +62,7 @@ extension AgentRoutes {
         }
         router.get("/mcp/stats") { request, _ in
             Self.answer {
-                let q = QueryParameters(request.uri.queryParameters)
+                let q = QueryParameters(request.uri)
                 let groupBy = try q.choice("group_by", LocalAPI.GroupBy.allCases.map(\.rawValue), default: "none")
                 return Self.json(
                     try api.stats(
@@ -82,21 +83,35 @@ extension AgentRoutes {
 }
 
 /// Query-string arguments checked the same way everywhere: a bad one says what would be valid.
+/// Decoded as forms are (`+` is a space, then percent-escapes), so `kfl=a+and+b` reads `a and b`;
+/// a literal `+` in a filter is sent as `%2B`.
 struct QueryParameters {
-    let values: Hummingbird.Parameters
+    private let values: [String: String]
 
-    init(_ parameters: Hummingbird.Parameters) { values = parameters }
+    init(_ uri: URI) {
+        var values: [String: String] = [:]
+        for pair in (uri.query ?? "").split(separator: "&") {
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            func decode(_ s: Substring) -> String {
+                let spaced = s.replacingOccurrences(of: "+", with: " ")
+                return spaced.removingPercentEncoding ?? spaced
+            }
+            let key = decode(parts[0])
+            if values[key] == nil { values[key] = parts.count > 1 ? decode(parts[1]) : "" }
+        }
+        self.values = values
+    }
 
-    func string(_ name: String) -> String? { values.get(name) }
+    func string(_ name: String) -> String? { values[name] }
 
     func optionalInt(_ name: String) throws -> Int64? {
-        guard let text = values.get(name), !text.isEmpty else { return nil }
+        guard let text = values[name], !text.isEmpty else { return nil }
         guard let value = Int64(text) else { throw APIError.badArgument("`\(name)` must be an integer, not `\(text.prefix(40))`") }
         return value
     }
 
     func int(_ name: String, default value: Int, in range: ClosedRange<Int>) throws -> Int {
-        guard let text = values.get(name), !text.isEmpty else { return value }
+        guard let text = values[name], !text.isEmpty else { return value }
         guard let parsed = Int(text), range.contains(parsed) else {
             throw APIError.badArgument("`\(name)` must be an integer from \(range.lowerBound) to \(range.upperBound), not `\(text.prefix(40))`")
         }
@@ -104,7 +119,7 @@ struct QueryParameters {
     }
 
     func choice(_ name: String, _ choices: [String], default value: String) throws -> String {
-        guard let text = values.get(name), !text.isEmpty else { return value }
+        guard let text = values[name], !text.isEmpty else { return value }
         guard choices.contains(text) else {
             throw APIError.badArgument("`\(name)` must be one of \(choices.joined(separator: ", ")), not `\(text.prefix(40))`")
         }

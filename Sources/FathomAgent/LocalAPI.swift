@@ -229,8 +229,20 @@ struct CallList: Codable, Sendable {
     var calls: [ListedCall]
     var returned: Int
     var truncated: Bool
+    /// Always present: null on the last page, so a client never mistakes a missing key for "no more".
     var nextCursor: String?
     var covers: Coverage
+
+    enum CodingKeys: String, CodingKey { case calls, returned, truncated, nextCursor, covers }
+
+    func encode(to encoder: Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(calls, forKey: .calls)
+        try c.encode(returned, forKey: .returned)
+        try c.encode(truncated, forKey: .truncated)
+        try c.encode(nextCursor, forKey: .nextCursor)
+        try c.encode(covers, forKey: .covers)
+    }
 }
 
 struct CallStats: Codable, Sendable {
