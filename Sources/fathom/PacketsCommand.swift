@@ -19,7 +19,7 @@ struct PacketsCommand: ParsableCommand {
             do {
                 reader = try PacketFileReader(path: file)
             } catch {
-                throw ValidationError("\(file): \(error)")
+                throw CommandFailure("\(file): \(error)")
             }
             while let packet = try Self.next(reader, file) {
                 let m = packet.metadata
@@ -41,7 +41,7 @@ struct PacketsCommand: ParsableCommand {
         do {
             return try reader.next()
         } catch {
-            throw ValidationError("\(file): \(error)")
+            throw CommandFailure("\(file): \(error)")
         }
     }
 }

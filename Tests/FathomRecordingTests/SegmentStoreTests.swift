@@ -264,49 +264,4 @@ final class SegmentStoreTests: XCTestCase {
         XCTAssertEqual(statistics.snapshot().packetsWritten, 3000)
     }
 
-    /// Rough append throughput for the report; set FATHOM_RECORDING_BENCH=1 (best in a release build).
-    func testAppendThroughput() throws {
-        guard ProcessInfo.processInfo.environment["FATHOM_RECORDING_BENCH"] == "1" else {
-            throw XCTSkip("set FATHOM_RECORDING_BENCH=1 to measure")
-        }
-        let directory = try TemporaryDirectory()
-        let store = try makeStore(directory.path) {
-            $0.segmentBytes = 16 << 20
-            $0.retentionBytes = 64 << 20
-        }
-        let payload = [UInt8](repeating: 0xAB, count: 100)
-        let count = 3_000_000
-        var metadata = PacketMetadata(timestampNanoseconds: 1_763_715_402_000_000_000, originalLength: 100,
-                                      linkType: LinkType.rawIP, source: .ebpf, direction: .outbound,
-                                      interfaceIndex: 1, cgroupID: 1234, socketCookie: 5678)
-        let start = DispatchTime.now().uptimeNanoseconds
-        payload.withUnsafeBytes { bytes in
-            for index in 0..<count {
-                metadata.timestampNanoseconds &+= 1000
-                store.append(metadata, bytes)
-                if index & 0xFFFF == 0 { store.tick(nowNanoseconds: metadata.timestampNanoseconds) }
-            }
-        }
-        store.flush()
-        let seconds = Double(DispatchTime.now().uptimeNanoseconds - start) / 1e9
-        print("append of 100-byte packets: \(Int(Double(count) / seconds)) packets/s "
-              + "(\(String(format: "%.0f", seconds * 1e9 / Double(count))) ns each, including write(2))")
-        XCTAssertEqual(store.statistics.snapshot().packetsWritten, UInt64(count))
-
-        // The encoding alone: the same packets through a bare writer into /dev/null.
-        let null = open("/dev/null", O_WRONLY)
-        defer { close(null) }
-        let writer = PcapngWriter(fileDescriptor: null)
-        let encodeStart = DispatchTime.now().uptimeNanoseconds
-        try payload.withUnsafeBytes { bytes in
-            for _ in 0..<count {
-                metadata.timestampNanoseconds &+= 1000
-                try writer.append(metadata, bytes)
-            }
-        }
-        try writer.flush()
-        let encodeSeconds = Double(DispatchTime.now().uptimeNanoseconds - encodeStart) / 1e9
-        print("PcapngWriter alone into /dev/null: \(Int(Double(count) / encodeSeconds)) packets/s "
-              + "(\(String(format: "%.0f", encodeSeconds * 1e9 / Double(count))) ns each)")
-    }
 }
