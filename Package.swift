@@ -13,6 +13,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.0"),
     ],
     targets: [
         // libbpf and the embedded BPF objects. The only module that includes libbpf headers.
@@ -62,10 +63,12 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The MCP server: tools shaped around the investigation workflow, answered by an agent's HTTP API.
+        .target(name: "FathomMCP", dependencies: [.product(name: "MCP", package: "swift-sdk")]),
         .executableTarget(
             name: "fathom",
             dependencies: [
-                "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL",
+                "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL", "FathomMCP", "FathomStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
