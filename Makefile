@@ -9,7 +9,7 @@ FATHOM := .build/release/fathom
 KERNEL_MATRIX_PACKAGES := qemu-system-x86 busybox-static cpio kmod xz-utils binutils
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev libsqlite3-dev bpftool tcpdump tshark \
-	iproute2 util-linux python3 python3-pip curl gcc $(KERNEL_MATRIX_PACKAGES)
+	iproute2 util-linux time python3 python3-pip curl gcc $(KERNEL_MATRIX_PACKAGES)
 PIP_PACKAGES := pytest ja4plus mcp
 
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)
@@ -60,6 +60,8 @@ static:
 
 bench: root deps build-release
 	FATHOM=$(FATHOM) python3 bench/run.py
+	bench/dissect.sh $(FATHOM)
+	scripts/kfl-bench.sh
 
 bpf: $(BPF_OBJECTS)
 

@@ -74,6 +74,7 @@ let package = Package(
             ]
         ),
 
+        .testTarget(name: "FathomModelTests", dependencies: ["FathomModel"]),
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
         .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"], exclude: ["Fixtures", "Benchmark"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),

@@ -50,11 +50,8 @@ private final class PrintingSink: DissectionSink {
     let format: DissectCommand.Format
     let database: CallsDatabase?
     private var batch: [Call] = []
-    private let encoder: JSONEncoder = {
-        let e = JSONEncoder()
-        e.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
-        return e
-    }()
+    /// Output is gathered and written 64 KiB at a time: a write per call would cost more than dissecting it.
+    private var output: [UInt8] = []
     private var wroteHeader = false
 
     init(format: DissectCommand.Format, database: CallsDatabase?) {
@@ -70,9 +67,9 @@ private final class PrintingSink: DissectionSink {
         }
         switch format {
         case .jsonl:
-            if let data = try? encoder.encode(call.compact) {
-                FileHandle.standardOutput.write(data + Data("\n".utf8))
-            }
+            call.compact.appendJSON(to: &output)
+            output.append(UInt8(ascii: "\n"))
+            if output.count >= 64 << 10 { writeOutput() }
         case .table:
             if !wroteHeader {
                 print("TIME                     PROTO  METHOD   STATUS  LATENCY_MS  SRC                    DST                    PATH")
@@ -94,7 +91,15 @@ private final class PrintingSink: DissectionSink {
         batch.removeAll(keepingCapacity: true)
     }
 
-    func finish() throws { try flush() }
+    private func writeOutput() {
+        FileHandle.standardOutput.write(Data(output))
+        output.removeAll(keepingCapacity: true)
+    }
+
+    func finish() throws {
+        try flush()
+        writeOutput()
+    }
 }
 
 extension String {
