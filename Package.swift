@@ -80,13 +80,7 @@ let package = Package(
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),
         .testTarget(name: "FathomStoreTests", dependencies: ["FathomStore"]),
         .testTarget(name: "FathomCaptureTests", dependencies: ["FathomCapture"]),
-        .testTarget(
-            name: "FathomAgentTests",
-            dependencies: [
-                "FathomAgent",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
-            ]
-        ),
+        .testTarget(name: "FathomAgentTests", dependencies: ["FathomAgent"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -56,19 +56,24 @@ struct BearerTokenMiddleware<Context: RequestContext>: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if openPaths.contains(request.uri.path) { return try await next(request, context) }
-        guard let header = request.headers[.authorization], header.hasPrefix("Bearer "),
-            Self.constantTimeEqual(Array(header.utf8.dropFirst(7)), Array(token.utf8))
-        else {
+        guard BearerToken.accepts(request.headers[.authorization], token: token) else {
             throw HTTPError(.unauthorized, message: "a bearer token is required (Authorization: Bearer …)")
         }
         return try await next(request, context)
     }
 
-    static func constantTimeEqual(_ a: [UInt8], _ b: [UInt8]) -> Bool {
+}
+
+enum BearerToken {
+    /// Whether an Authorization header carries exactly `Bearer <token>`, compared in constant time.
+    static func accepts(_ header: String?, token: String) -> Bool {
+        guard let header, header.hasPrefix("Bearer ") else { return false }
+        let a = Array(header.utf8.dropFirst(7))
+        let b = Array(token.utf8)
         var difference = UInt8(truncatingIfNeeded: a.count ^ b.count)
         for i in 0..<max(a.count, b.count) {
             difference |= (i < a.count ? a[i] : 0) ^ (i < b.count ? b[i] : 0)
         }
-        return difference == 0
+        return difference == 0 && !b.isEmpty
     }
 }

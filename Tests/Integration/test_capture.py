@@ -100,6 +100,20 @@ def test_auto_falls_back_to_libpcap_and_says_why(root, tmp_path):
     assert len(warnings) == 1 and "Operation not permitted" in warnings[0], output
 
 
+def test_token_guards_everything_but_health(root, agents, tmp_path):
+    agent = agents(tmp_path / "data", "--capture", "pcap", "--token", "s3cret")
+    base = f"http://127.0.0.1:{agent.port}"
+    code = lambda *args: run("curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *args).stdout
+    assert code(f"{base}/healthz") == "200"
+    assert code(f"{base}/metrics") == "401"
+    assert code("-H", "Authorization: Bearer wrong", f"{base}/mcp/calls") == "401"
+    assert code("-H", "Authorization: Bearer s3cret", f"{base}/metrics") == "200"
+    body = run("curl", "-s", "-H", "Authorization: Bearer wrong", f"{base}/metrics").stdout
+    assert "s3cret" not in body
+    refused = run(FATHOM, "agent", "--data-dir", str(tmp_path / "d2"), "--listen", "0.0.0.0:0", check=False)
+    assert refused.returncode != 0 and "bearer token" in refused.stderr
+
+
 def test_pause_stops_recording_without_detaching(root, agents, tmp_path):
     agent = agents(tmp_path / "data", "--capture", "ebpf")
     run("curl", "-sf", "-X", "POST", f"http://127.0.0.1:{agent.port}/capture/pause")
