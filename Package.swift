@@ -30,7 +30,7 @@ let package = Package(
         .target(name: "FathomDissect", dependencies: ["FathomModel", "FathomRecording"]),
         .target(name: "FathomKFL", dependencies: ["FathomModel"]),
         // The calls databases (real-time and per snapshot dissection): SQLite in WAL mode.
-        .target(name: "FathomStore", dependencies: ["FathomModel", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "FathomStore", dependencies: ["FathomModel", "FathomKFL", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
 
         // Kernel-facing capture: BPF loader, ring-buffer drainer, libpcap fallback.
         .target(
@@ -59,7 +59,7 @@ let package = Package(
         .executableTarget(
             name: "fathom",
             dependencies: [
-                "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL",
+                "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL", "FathomStore",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
