@@ -65,6 +65,9 @@ let package = Package(
             ]
         ),
 
+        // `make bench`: KFL over a store of 1M calls, against SQLite (bench/kfl_bench.py drives it).
+        .executableTarget(name: "QueryBench", dependencies: ["FathomStore", "FathomKFL", "FathomModel"], path: "bench/QueryBench"),
+
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
         .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),

@@ -12,6 +12,9 @@ public final class CallsDatabase: Sendable {
     public let path: String
     private let pool: DatabasePool
 
+    /// The agent's real-time database, in its data directory.
+    public static let realTimeFileName = "calls.db"
+
     public init(path: String) throws {
         self.path = path
         var configuration = Configuration()

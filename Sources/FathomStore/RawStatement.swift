@@ -1,5 +1,8 @@
 import GRDB
 import GRDBSQLite
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// A prepared SQLite statement driven through the C API, for the two hot loops (batched insert and scan): GRDB's
 /// Row and StatementArguments allocate per row, which cost more than SQLite itself.
@@ -74,6 +77,22 @@ struct RawStatement: ~Copyable {
         guard let pointer = sqlite3_column_text(handle, column) else { return "" }
         let count = Int(sqlite3_column_bytes(handle, column))
         return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
+    }
+
+    /// Sets `text` to the column's text, keeping the existing String when the bytes are the same: a scan sees the same
+    /// few protocols, methods and paths over and over, and skips an allocation each time.
+    func text(_ column: Int32, into text: inout String) {
+        let count = Int(sqlite3_column_bytes(handle, column))
+        guard let pointer = sqlite3_column_text(handle, column) else {
+            if !text.isEmpty { text = "" }
+            return
+        }
+        let bytes = UnsafeBufferPointer(start: pointer, count: count)
+        let same = text.utf8.withContiguousStorageIfAvailable { existing in
+            guard existing.count == count, let base = existing.baseAddress else { return existing.count == count }
+            return memcmp(base, pointer, count) == 0
+        }
+        if same != true { text = String(decoding: bytes, as: UTF8.self) }
     }
 
     /// The column's bytes, valid until the next step.
