@@ -1,6 +1,7 @@
 import FathomModel
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// A calls database: the real-time one of an agent, or one per snapshot dissection. SQLite in WAL mode, so queries
 /// read while the dissector writes; batched inserts in one transaction each; indexes chosen from the queries that
@@ -23,6 +24,8 @@ public final class CallsDatabase: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Scans read pages straight from the mapping instead of one read() per page.
             try db.execute(sql: "PRAGMA mmap_size = 4294967296")
+            // ANALYZE samples this many rows per index instead of reading them all (milliseconds on a big store).
+            try db.execute(sql: "PRAGMA analysis_limit = 1000")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
@@ -113,6 +116,13 @@ public final class CallsDatabase: Sendable {
                 }
                 statement.reset()
             }
+            // The planner needs statistics to pick the most selective index (without them a three-equality query can
+            // read 100 000 rows instead of 6 000); refreshing them as the store doubles keeps them current cheaply.
+            let last = sqlite3_last_insert_rowid(db.sqliteConnection)
+            let first = last - Int64(calls.count) + 1
+            if last >= 1024, first <= 1 || (first - 1).leadingZeroBitCount != last.leadingZeroBitCount {
+                try db.execute(sql: "ANALYZE")
+            }
         }
     }
 
@@ -151,11 +161,13 @@ public final class CallsDatabase: Sendable {
         let whereSQL = clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND ")
         let selected: [String] =
             switch access {
-            case .none: []
+            case .none, .record: ["call"]
             case .columns(let columns): columns.map(\.column.rawValue)
-            case .record: ["call"]
             }
-        let sql = "SELECT " + (["seq"] + selected).joined(separator: ", ") + " FROM calls" + whereSQL + " ORDER BY seq DESC"
+        var sql = "SELECT " + (["seq"] + selected).joined(separator: ", ") + " FROM calls" + whereSQL + " ORDER BY seq DESC"
+        let fullyPushed = if case .none = access { true } else { false }
+        // Every row of a fully pushed query matches: one past the page settles whether there is a next page.
+        if fullyPushed { sql += " LIMIT \(limit + 1)" }
         return try pool.read { db in
             let statement = try RawStatement(db, sql: sql)
             for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
@@ -166,8 +178,8 @@ public final class CallsDatabase: Sendable {
                                dst: Endpoint(ip: "", port: 0))
             var exhausted = false
             while true {
-                // Past a full page, keep reading only to count, and only within the budget.
-                if matched >= limit, page.scanned >= countBudget { break }
+                // Past a full page, a residual scan keeps reading only to count, and only within the budget.
+                if matched >= limit, !fullyPushed, page.scanned >= countBudget { break }
                 guard try statement.step() else {
                     exhausted = true
                     break
@@ -177,6 +189,7 @@ public final class CallsDatabase: Sendable {
                 switch access {
                 case .none:
                     isMatch = true
+                    if matched < limit { page.calls.append(try CallCodec.decode(statement.blob(1))) }
                 case .columns(let columns):
                     for (index, column) in columns.enumerated() { column.fill(&scratch, from: statement, Int32(index + 1)) }
                     isMatch = withUnsafePointer(to: scratch) { residual($0) }
@@ -189,22 +202,40 @@ public final class CallsDatabase: Sendable {
                 if matched < limit { pageSequences.append(statement.int64(0)) }
                 matched += 1
             }
-            if case .record = access {} else {
-                page.calls = try pageSequences.map { try Self.record(db, seq: $0) }
+            if case .columns = access, !pageSequences.isEmpty {
+                let lookup = try RawStatement(db, sql: "SELECT call FROM calls WHERE seq = ?")
+                for seq in pageSequences {
+                    lookup.bind(1, seq)
+                    guard try lookup.step() else { throw StoreError("call \(seq) vanished during a read") }
+                    page.calls.append(try CallCodec.decode(lookup.blob(0)))
+                    lookup.reset()
+                }
             }
+            // Under `LIMIT limit + 1`, running out of rows means the end only when fewer came.
+            if fullyPushed, matched > limit { exhausted = false }
             page.truncated = matched > limit || (matched == limit && !exhausted)
             page.nextCursor = page.truncated ? pageSequences.last : nil
             page.total = matched
             page.totalIsExact = exhausted
+            if fullyPushed, !exhausted {
+                try Self.count(db, whereSQL: whereSQL, arguments: arguments, budget: countBudget, into: &page)
+            }
             return page
         }
     }
 
-    private static func record(_ db: Database, seq: Int64) throws -> Call {
-        let statement = try RawStatement(db, sql: "SELECT call FROM calls WHERE seq = ?")
-        statement.bind(1, seq)
-        guard try statement.step() else { throw StoreError("call \(seq) vanished during a read") }
-        return try CallCodec.decode(statement.blob(0))
+    /// A fully pushed query counts in SQL, bounded: `LIMIT budget` keeps a count over a huge store from reading it all.
+    private static func count(
+        _ db: Database, whereSQL: String, arguments: [StorePredicate.Value], budget: Int, into page: inout CallPage
+    ) throws {
+        guard budget > page.total else { return }
+        let statement = try RawStatement(db, sql: "SELECT count(*) FROM (SELECT 1 FROM calls\(whereSQL) LIMIT ?)")
+        for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
+        statement.bind(Int32(arguments.count + 1), Int64(min(budget, Int(Int64.max - 1))) + 1)
+        guard try statement.step() else { return }
+        let counted = Int(statement.int64(0))
+        page.total = min(counted, budget)
+        page.totalIsExact = counted <= budget
     }
 
     /// Oldest and newest call times (ms) and how many calls are held.
