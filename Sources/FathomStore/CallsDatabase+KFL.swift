@@ -182,34 +182,27 @@ enum ScratchColumn: Hashable, CaseIterable {
         "src.pod.name": [.srcPod], "src.service.name": [.srcService], "dst.pod.name": [.dstPod], "dst.service.name": [.dstService],
     ]
 
-    /// Copies result column `index` of the current row into `call`.
-    func fill(_ call: inout Call, from row: borrowing RawStatement, _ index: Int32) {
+    /// Copies result column `index` of the current row into `call`; `recent` caches this column's text values.
+    func fill(_ call: inout Call, from row: borrowing RawStatement, _ index: Int32, _ recent: inout RecentTexts) {
         switch self {
         case .ts: call.ts = row.int64(index)
-        case .proto: row.text(index, into: &call.proto)
-        case .captureSource: call.captureSource = CaptureSource(rawValue: row.text(index)) ?? .ebpf
-        case .method: row.text(index, into: &call.method)
-        case .path: row.text(index, into: &call.path)
+        case .proto: call.proto = row.text(index, &recent)
+        case .captureSource: call.captureSource = CaptureSource(rawValue: row.text(index, &recent)) ?? .ebpf
+        case .method: call.method = row.text(index, &recent)
+        case .path: call.path = row.text(index, &recent)
         case .status: call.status = Int(row.int64(index))
         case .latencyMs: call.latencyMs = row.double(index)
-        case .node: row.text(index, into: &call.node)
+        case .node: call.node = row.text(index, &recent)
         case .flags: call.flags = CallFlags(bits: Int(row.int64(index)))
-        case .srcName: row.text(index, into: &call.src.ip)
-        case .dstName: row.text(index, into: &call.dst.ip)
-        case .srcNamespace: Self.fill(&call.src.namespace, row, index)
-        case .dstNamespace: Self.fill(&call.dst.namespace, row, index)
-        case .srcPod: Self.fill(&call.src.pod, row, index)
-        case .srcService: Self.fill(&call.src.service, row, index)
-        case .dstPod: Self.fill(&call.dst.pod, row, index)
-        case .dstService: Self.fill(&call.dst.service, row, index)
+        case .srcName: call.src.ip = row.text(index, &recent)
+        case .dstName: call.dst.ip = row.text(index, &recent)
+        case .srcNamespace: call.src.namespace = row.text(index, &recent)
+        case .dstNamespace: call.dst.namespace = row.text(index, &recent)
+        case .srcPod: call.src.pod = row.text(index, &recent)
+        case .srcService: call.src.service = row.text(index, &recent)
+        case .dstPod: call.dst.pod = row.text(index, &recent)
+        case .dstService: call.dst.service = row.text(index, &recent)
         }
-    }
-
-    private static func fill(_ property: inout String?, _ row: borrowing RawStatement, _ index: Int32) {
-        var text = property ?? ""
-        property = nil  // leaves `text` the only reference, so an unchanged value is kept without a copy
-        row.text(index, into: &text)
-        property = text
     }
 }
 

@@ -178,6 +178,9 @@ public final class CallsDatabase: Sendable {
             var matched = 0
             var scratch = Call(id: "", ts: 0, node: "", captureSource: .ebpf, proto: "", src: Endpoint(ip: "", port: 0),
                                dst: Endpoint(ip: "", port: 0))
+            var recentTexts: [RecentTexts] = if case .columns(let columns) = access {
+                Array(repeating: RecentTexts(), count: columns.count)
+            } else { [] }
             var exhausted = false
             while true {
                 // Past a full page, a residual scan keeps reading only to count, and only within the budget.
@@ -193,7 +196,9 @@ public final class CallsDatabase: Sendable {
                     isMatch = true
                     if matched < limit { page.calls.append(try CallCodec.decode(statement.blob(1))) }
                 case .columns(let columns):
-                    for (index, column) in columns.enumerated() { column.fill(&scratch, from: statement, Int32(index + 1)) }
+                    for (index, column) in columns.enumerated() {
+                        column.fill(&scratch, from: statement, Int32(index + 1), &recentTexts[index])
+                    }
                     isMatch = withUnsafePointer(to: scratch) { residual($0) }
                 case .record:
                     let call = try CallCodec.decode(statement.blob(1))

@@ -79,26 +79,45 @@ struct RawStatement: ~Copyable {
         return String(decoding: UnsafeBufferPointer(start: pointer, count: count), as: UTF8.self)
     }
 
-    /// Sets `text` to the column's text, keeping the existing String when the bytes are the same: a scan sees the same
-    /// few protocols, methods and paths over and over, and skips an allocation each time.
-    func text(_ column: Int32, into text: inout String) {
-        let count = Int(sqlite3_column_bytes(handle, column))
-        guard let pointer = sqlite3_column_text(handle, column) else {
-            if !text.isEmpty { text = "" }
-            return
-        }
-        let bytes = UnsafeBufferPointer(start: pointer, count: count)
-        let same = text.utf8.withContiguousStorageIfAvailable { existing in
-            guard existing.count == count, let base = existing.baseAddress else { return existing.count == count }
-            return memcmp(base, pointer, count) == 0
-        }
-        if same != true { text = String(decoding: bytes, as: UTF8.self) }
+    /// The column's text through `recent`, which hands back an equal String it already made when it can.
+    func text(_ column: Int32, _ recent: inout RecentTexts) -> String {
+        guard let pointer = sqlite3_column_text(handle, column) else { return "" }
+        return recent.text(UnsafeBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column))))
     }
 
     /// The column's bytes, valid until the next step.
     func blob(_ column: Int32) -> UnsafeRawBufferPointer {
         guard let pointer = sqlite3_column_blob(handle, column) else { return UnsafeRawBufferPointer(start: nil, count: 0) }
         return UnsafeRawBufferPointer(start: pointer, count: Int(sqlite3_column_bytes(handle, column)))
+    }
+}
+
+/// The last few distinct values read from one text column: a scan over a column with few values (protocol, method,
+/// path, names) reuses their Strings instead of allocating one per row.
+struct RecentTexts {
+    private var values: [String] = []
+    private var oldest = 0
+    private static let capacity = 8
+
+    init() {}
+
+    mutating func text(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
+        for index in values.indices {
+            let same = values[index].utf8.withContiguousStorageIfAvailable { known in
+                guard known.count == bytes.count else { return false }
+                guard let base = known.baseAddress, let other = bytes.baseAddress else { return true }
+                return memcmp(base, other, bytes.count) == 0
+            }
+            if same == true { return values[index] }
+        }
+        let made = String(decoding: bytes, as: UTF8.self)
+        if values.count < Self.capacity {
+            values.append(made)
+        } else {
+            values[oldest] = made
+            oldest = (oldest + 1) % Self.capacity
+        }
+        return made
     }
 }
 
