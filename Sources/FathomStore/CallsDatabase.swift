@@ -169,7 +169,7 @@ public final class CallsDatabase: Sendable {
         var sql = "SELECT " + (["seq"] + selected).joined(separator: ", ") + " FROM calls" + whereSQL + " ORDER BY seq DESC"
         let fullyPushed = if case .none = access { true } else { false }
         // Every row of a fully pushed query matches: one past the page settles whether there is a next page.
-        if fullyPushed { sql += " LIMIT \(limit + 1)" }
+        if fullyPushed { sql += " LIMIT \(max(min(limit, Int.max - 1), 0) + 1)" }
         return try pool.read { db in
             let statement = try RawStatement(db, sql: sql)
             for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
