@@ -55,6 +55,7 @@ public enum KFLCatalogue {
 
     /// Protocol flags: a flag for a protocol no dissector produces yet is simply false.
     private static let protocolFlags: [KFLField] = {
+        // Protocol lists are short: comparing a few strings beats hashing the call's protocol name.
         var flags = protocolFlagSets.map { flag in
             KFLField.bool(flag.name, aliases: flag.aliases, group: "protocol", flag.summary, example: "\(flag.name) && status_code >= 500",
                           indexed: [.equal]) { call in flag.protocols.contains { utf8Equal($0, call.pointee.proto) } }
