@@ -62,6 +62,7 @@ bench: root deps build-release
 	FATHOM=$(FATHOM) python3 bench/run.py
 	bench/dissect.sh $(FATHOM)
 	scripts/kfl-bench.sh
+	python3 bench/kfl_bench.py
 
 bpf: $(BPF_OBJECTS)
 

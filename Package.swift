@@ -35,7 +35,7 @@ let package = Package(
         ),
         .target(name: "FathomKFL", dependencies: ["FathomModel"]),
         // The calls databases (real-time and per snapshot dissection): SQLite in WAL mode.
-        .target(name: "FathomStore", dependencies: ["FathomModel", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "FathomStore", dependencies: ["FathomModel", "FathomKFL", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
 
         // Kernel-facing capture: BPF loader, ring-buffer drainer, libpcap fallback.
         .target(
@@ -73,6 +73,9 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+
+        // `make bench`: KFL over a store of 1M calls, against SQLite (bench/kfl_bench.py drives it).
+        .executableTarget(name: "QueryBench", dependencies: ["FathomStore", "FathomKFL", "FathomModel"], path: "bench/QueryBench"),
 
         .testTarget(name: "FathomModelTests", dependencies: ["FathomModel"]),
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),

@@ -16,14 +16,16 @@ public enum KFL {
         var lexer = Lexer(bytes)
         var parser = Parser(tokens: try lexer.tokenize(), source: bytes)
         guard let expr = try parser.parseAll() else {
-            return KFLFilter(source: source, conjuncts: [], plan: KFLPlan(pushed: [], residual: []))
+            return KFLFilter(source: source, conjuncts: [], plan: KFLPlan(pushedConjuncts: [], residual: [], residualFields: []))
         }
         let compiler = KFLCompiler(diagnostics: KFLDiagnostics(source: bytes), now: now ?? wallClockNanoseconds())
         let parts = conjunctsOf(expr)
         var conjuncts: [KFLEvaluatorBox] = []
-        var pushed: [KFLPlan.Predicate] = []
+        var pushed: [KFLPlan.Pushed] = []
         var residual: [KFLEvaluatorBox] = []
+        var residualFields: Set<String> = []
         for part in parts {
+            compiler.reads.names.removeAll()
             let compiled = try compiler.compile(part)
             guard compiled.type == .bool || compiled.type == .dyn else {
                 let role = parts.count > 1 ? "each side of `&&`" : "a filter"
@@ -31,14 +33,17 @@ public enum KFL {
                                      at: compiled.offset, expected: ["bool"])
             }
             if compiled.constant == .bool(true) { continue }
-            conjuncts.append(KFLEvaluatorBox(evaluate: compiled.evaluate))
+            let box = KFLEvaluatorBox(evaluate: compiled.evaluate)
+            conjuncts.append(box)
             if let predicate = compiled.predicate {
-                pushed.append(predicate)
+                pushed.append(KFLPlan.Pushed(predicate: predicate, conjunct: box, fields: compiler.reads.names))
             } else {
-                residual.append(KFLEvaluatorBox(evaluate: compiled.evaluate))
+                residual.append(box)
+                residualFields.formUnion(compiler.reads.names)
             }
         }
-        return KFLFilter(source: source, conjuncts: conjuncts, plan: KFLPlan(pushed: pushed, residual: residual))
+        return KFLFilter(source: source, conjuncts: conjuncts,
+                         plan: KFLPlan(pushedConjuncts: pushed, residual: residual, residualFields: residualFields))
     }
 
     /// The field catalogue: every field with its aliases, type, description and example.
@@ -46,6 +51,10 @@ public enum KFL {
 
     /// The field called `name` (KFL2 name or alias), if any.
     public static func field(named name: String) -> KFLField? { KFLCatalogue.field(named: name) }
+
+    /// For a protocol flag (`http`, `dns`, …): the `protocol` values for which it is true. `tls` is also true when
+    /// `capture_source == "ebpf_tls"`. Nil for any other name.
+    public static func flagProtocols(_ flag: String) -> [String]? { KFLCatalogue.flagProtocols[flag] }
 
     /// Function and method names, for help texts.
     public static var functions: [String] { KFLCompiler.functionNames }

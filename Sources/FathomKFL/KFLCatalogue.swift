@@ -56,18 +56,7 @@ public enum KFLCatalogue {
     /// Protocol flags: a flag for a protocol no dissector produces yet is simply false.
     private static let protocolFlags: [KFLField] = {
         // Protocol lists are short: comparing a few strings beats hashing the call's protocol name.
-        let sets: [(name: String, aliases: [String], protocols: [String], summary: String)] = [
-            ("http", [], ["http", "http2", "grpc", "graphql", "websocket"], "HTTP/1.x or HTTP/2, including gRPC, GraphQL and WebSocket upgrades."),
-            ("http2", [], ["http2", "grpc"], "HTTP/2, including gRPC."),
-            ("grpc", [], ["grpc"], "gRPC."),
-            ("graphql", [], ["graphql"], "GraphQL over HTTP."),
-            ("websocket", ["ws"], ["websocket"], "WebSocket."),
-            ("dns", [], ["dns"], "DNS."),
-            ("tcp", [], tcpProtocols, "Carried over TCP (every stream protocol)."),
-            ("udp", [], udpProtocols, "Carried over UDP (DNS, …)."),
-        ] + ["redis", "kafka", "amqp", "mongodb", "mysql", "postgresql", "ldap", "radius", "diameter", "icmp", "sctp"]
-            .map { ($0, [], [$0], "\($0) (no dissector yet: always false).") }
-        var flags = sets.map { flag in
+        var flags = protocolFlagSets.map { flag in
             KFLField.bool(flag.name, aliases: flag.aliases, group: "protocol", flag.summary, example: "\(flag.name) && status_code >= 500",
                           indexed: [.equal]) { call in flag.protocols.contains { utf8Equal($0, call.pointee.proto) } }
         }
@@ -76,6 +65,26 @@ public enum KFLCatalogue {
             $0.pointee.proto == "tls" || $0.pointee.captureSource == .ebpfTLS
         })
         return flags
+    }()
+
+    /// Each flag (but `tls`) with the protocols it is true for.
+    private static let protocolFlagSets: [(name: String, aliases: [String], protocols: [String], summary: String)] = [
+        ("http", [], ["http", "http2", "grpc", "graphql", "websocket"], "HTTP/1.x or HTTP/2, including gRPC, GraphQL and WebSocket upgrades."),
+        ("http2", [], ["http2", "grpc"], "HTTP/2, including gRPC."),
+        ("grpc", [], ["grpc"], "gRPC."),
+        ("graphql", [], ["graphql"], "GraphQL over HTTP."),
+        ("websocket", ["ws"], ["websocket"], "WebSocket."),
+        ("dns", [], ["dns"], "DNS."),
+        ("tcp", [], tcpProtocols, "Carried over TCP (every stream protocol)."),
+        ("udp", [], udpProtocols, "Carried over UDP (DNS, …)."),
+    ] + ["redis", "kafka", "amqp", "mongodb", "mysql", "postgresql", "ldap", "radius", "diameter", "icmp", "sctp"]
+        .map { ($0, [], [$0], "\($0) (no dissector yet: always false).") }
+
+    /// Flag name (KFL2) → protocols; `tls` lists only "tls" (its capture-source half is documented on `KFL.flagProtocols`).
+    static let flagProtocols: [String: [String]] = {
+        var table = Dictionary(uniqueKeysWithValues: protocolFlagSets.map { ($0.name, $0.protocols) })
+        table["tls"] = ["tls"]
+        return table
     }()
 
     static let udpProtocols = ["dns", "udp", "radius", "quic"]

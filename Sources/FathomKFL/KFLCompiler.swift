@@ -48,6 +48,8 @@ struct KFLCompiler {
     let diagnostics: KFLDiagnostics
     /// `now()`, fixed for the whole compilation so every call sees the same instant.
     let now: Int64
+    /// KFL2 names of the catalogue fields compiled so far (cleared per conjunct by `KFL.compile`).
+    let reads = KFLFieldReads()
 
     /// A call with every field at its default, used to fold constant subexpressions.
     static let placeholderCall = Call(
@@ -139,6 +141,7 @@ struct KFLCompiler {
             guard let field = KFLCatalogue.byName[name] else { continue }
             var compiled = Compiled(type: field.type, offset: start) { [read = field.read] call in read(call) }
             compiled.field = (field, name)
+            reads.names.insert(field.name)
             if field.type == .bool, field.indexedOperators.contains(.equal) {
                 compiled.predicate = KFLPlan.Predicate(field: field.name, operator: .equal, value: .bool(true))
             }
@@ -226,4 +229,9 @@ struct KFLCompiler {
             }
         }
     }
+}
+
+/// The fields an expression reads, collected while compiling it: a store decodes only what the residual needs.
+final class KFLFieldReads {
+    var names: Set<String> = []
 }

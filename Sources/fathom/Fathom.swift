@@ -4,6 +4,8 @@ import ArgumentParser
 struct Fathom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "eBPF capture agent: records the node's traffic, dissects it into API calls, answers questions about them.",
-        subcommands: [AgentCommand.self, DissectCommand.self, MCPCommand.self, PacketsCommand.self, SelfTestCommand.self]
+        subcommands: [
+            AgentCommand.self, DissectCommand.self, MCPCommand.self, PacketsCommand.self, QueryCommand.self, SelfTestCommand.self,
+        ]
     )
 }

@@ -31,6 +31,27 @@ final class PlanTests: XCTestCase {
         XCTAssertEqual(filter.plan.pushed, [])
     }
 
+    func testResidualFieldsNameWhatTheResidualReads() throws {
+        let filter = try KFL.compile(#"status_code == 503 && (request.path.contains("x") || src.pod == "a") && dst.ns == "shop""#)
+        XCTAssertEqual(filter.plan.residualFields, ["path", "src.pod.name"])
+        XCTAssertEqual(try KFL.compile("http && status_code in [500]").plan.residualFields, [])
+    }
+
+    /// A store that cannot answer a pushed predicate gets it back as residual, with its fields, and the split stays exact.
+    func testKeepingPushedMovesUnansweredPredicatesToTheResidual() throws {
+        let filter = try KFL.compile(#"status_code == 503 && dst.ns == "shop" && src.ip == "10.0.0.1""#)
+        let narrowed = filter.plan.keepingPushed { $0.field == "status_code" }
+        XCTAssertEqual(narrowed.pushed.map(\.description), ["status_code == 503"])
+        XCTAssertEqual(narrowed.residualFields, ["src.ip", "dst.namespace"])
+        for call in Fixtures.calls {
+            let split = (call.status == 503) && narrowed.residualMatches(call)
+            XCTAssertEqual(split, filter.matches(call), call.id)
+        }
+        XCTAssertEqual(KFL.flagProtocols("http2"), ["http2", "grpc"])
+        XCTAssertEqual(KFL.flagProtocols("tls"), ["tls"])
+        XCTAssertNil(KFL.flagProtocols("status_code"))
+    }
+
     /// For random expressions, what a store returns (pushed predicates evaluated as the store would, from its own columns)
     /// filtered by the residual equals full evaluation.
     func testPushedAndResidualEqualFullEvaluation() throws {

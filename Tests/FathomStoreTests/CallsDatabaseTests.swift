@@ -1,3 +1,4 @@
+import FathomKFL
 import FathomModel
 import Foundation
 import XCTest
@@ -52,6 +53,29 @@ final class CallsDatabaseTests: XCTestCase {
         }
         // status 503 and GET: n multiple of 10, newest first.
         XCTAssertEqual(seen, ["node-40", "node-30", "node-20", "node-10", "node-0"])
+    }
+
+    /// `total` is exact within the count budget and a lower bound past it, for pushed and residual filters alike.
+    func testCountBudgetBoundsTheTotal() throws {
+        let db = try CallsDatabase(path: directory.appendingPathComponent("calls.db").path)
+        try db.insert((0..<50).map { call($0, status: $0 % 5 == 0 ? 503 : 200) })
+        for expression in ["status_code == 503", #"status_code == 503 && path.contains("items")"#] {
+            let filter = try KFL.compile(expression)
+            let bounded = try db.calls(matching: filter, limit: 2, countBudget: 4)
+            XCTAssertEqual(bounded.calls.map(\.id), ["node-45", "node-40"], expression)
+            XCTAssertTrue(bounded.truncated, expression)
+            XCTAssertFalse(bounded.totalIsExact, expression)
+            XCTAssertEqual(bounded.total, 4, expression)
+            let counted = try db.calls(matching: filter, limit: 2, countBudget: 1000)
+            XCTAssertEqual(counted.total, 10, expression)
+            XCTAssertTrue(counted.totalIsExact, expression)
+            let everything = try db.calls(matching: filter, limit: .max, countBudget: 0)
+            XCTAssertEqual(everything.calls.count, 10, expression)
+            XCTAssertFalse(everything.truncated, expression)
+            XCTAssertNil(everything.nextCursor, expression)
+            XCTAssertEqual(everything.total, 10, expression)
+            XCTAssertTrue(everything.totalIsExact, expression)
+        }
     }
 
     func testPrefixIsCaseSensitiveAndTakesGlobCharactersLiterally() throws {
