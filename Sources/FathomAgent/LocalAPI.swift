@@ -57,14 +57,14 @@ final class LocalAPI: Sendable {
 
     func listCalls(_ request: ListCallsRequest) throws -> CallList {
         let filter = try compile(request.kfl)
-        var predicates: [StorePredicate] = []
-        if let start = request.startMs { predicates.append(StorePredicate(.ts, .greaterOrEqual, .integer(start))) }
-        if let end = request.endMs { predicates.append(StorePredicate(.ts, .lessOrEqual, .integer(end))) }
+        // `end` is inclusive on the API, exclusive in the store.
         let page = try calls.calls(
-            CallQuery(predicates: predicates, residual: { filter.matches($0) }, limit: request.limit, cursor: request.cursor))
+            matching: filter, limit: request.limit, cursor: request.cursor, start: request.startMs,
+            end: request.endMs.map { $0 + 1 })
         return CallList(
             calls: page.calls.map { request.full ? .full(redact($0)) : .compact($0.compact) },
-            returned: page.calls.count, truncated: page.truncated, nextCursor: page.nextCursor.map(String.init),
+            returned: page.calls.count, total: page.total, totalIsExact: page.totalIsExact, truncated: page.truncated,
+            nextCursor: page.nextCursor.map(String.init),
             covers: try coverage(startMs: request.startMs, endMs: request.endMs))
     }
 
@@ -89,13 +89,11 @@ final class LocalAPI: Sendable {
 
     func stats(kfl: String, groupBy: GroupBy, startMs: Int64?, endMs: Int64?) throws -> CallStats {
         let filter = try compile(kfl)
-        var predicates: [StorePredicate] = []
-        if let startMs { predicates.append(StorePredicate(.ts, .greaterOrEqual, .integer(startMs))) }
-        if let endMs { predicates.append(StorePredicate(.ts, .lessOrEqual, .integer(endMs))) }
         var groups: [String: [Call]] = [:]
         var cursor: Int64?
         repeat {
-            let page = try calls.calls(CallQuery(predicates: predicates, residual: { filter.matches($0) }, limit: 5000, cursor: cursor))
+            let page = try calls.calls(
+                matching: filter, limit: 5000, cursor: cursor, start: startMs, end: endMs.map { $0 + 1 }, countBudget: 0)
             for call in page.calls { groups[key(call, groupBy), default: []].append(call) }
             cursor = page.nextCursor
         } while cursor != nil
@@ -228,17 +226,22 @@ enum ListedCall: Codable, Sendable {
 struct CallList: Codable, Sendable {
     var calls: [ListedCall]
     var returned: Int
+    /// Calls matching from this page on; a lower bound when `totalIsExact` is false (counting stops after 100,000 rows).
+    var total: Int
+    var totalIsExact: Bool
     var truncated: Bool
     /// Always present: null on the last page, so a client never mistakes a missing key for "no more".
     var nextCursor: String?
     var covers: Coverage
 
-    enum CodingKeys: String, CodingKey { case calls, returned, truncated, nextCursor, covers }
+    enum CodingKeys: String, CodingKey { case calls, returned, total, totalIsExact, truncated, nextCursor, covers }
 
     func encode(to encoder: Encoder) throws {
         var c = encoder.container(keyedBy: CodingKeys.self)
         try c.encode(calls, forKey: .calls)
         try c.encode(returned, forKey: .returned)
+        try c.encode(total, forKey: .total)
+        try c.encode(totalIsExact, forKey: .totalIsExact)
         try c.encode(truncated, forKey: .truncated)
         try c.encode(nextCursor, forKey: .nextCursor)
         try c.encode(covers, forKey: .covers)

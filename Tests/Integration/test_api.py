@@ -44,6 +44,7 @@ def test_seed_drill_down_queries_return_exactly_the_calls_driven(checkout_traffi
 
     failed = calls(agent, kfl="response.status==503")
     assert [(c["method"], c["path"], c["status"]) for c in failed["calls"]] == [("GET", "/api/v1/checkout", 503)] * 2
+    assert failed["total"] == 2 and failed["total_is_exact"] is True
     both = calls(agent, kfl='request.path=="/api/v1/checkout" and response.status==503', format="full")
     assert len(both["calls"]) == 2 and not both["truncated"]
     call = both["calls"][0]
