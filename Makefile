@@ -16,13 +16,13 @@ BPF_SOURCES := $(wildcard bpf/*.bpf.c)
 BPF_OBJECTS := $(BPF_SOURCES:.bpf.c=.bpf.o)
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -ffile-prefix-map=$(CURDIR)=. -Ibpf
 
-.PHONY: run test deps build build-release bpf bpf-check unit-test integration-test test-kernels static bench root
+.PHONY: run test deps build build-release bpf bpf-check unit-test fuzz-smoke integration-test test-kernels static bench root
 
 run: root deps build-release
 	mkdir -p $(DATA_DIR)
 	$(FATHOM) agent --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-test: root deps bpf-check build unit-test build-release integration-test test-kernels
+test: root deps bpf-check build unit-test fuzz-smoke build-release integration-test test-kernels
 
 root:
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -49,6 +49,16 @@ unit-test:
 
 integration-test:
 	FATHOM=$(FATHOM) python3 -m pytest -q Tests/Integration
+
+# Every parser under libFuzzer for a few seconds: a crash or a hang fails the build (scripts/fuzz.sh NAME SECONDS for
+# a longer run).
+FUZZ_SECONDS ?= 5
+fuzz-smoke:
+	@for harness in Fuzz/*Fuzz.swift; do \
+		name=$$(basename $$harness Fuzz.swift); \
+		scripts/fuzz.sh $$name $(FUZZ_SECONDS) > .build/fuzz-$$name.log 2>&1 || { tail -20 .build/fuzz-$$name.log; exit 1; }; \
+		echo "fuzz $$name: clean for $(FUZZ_SECONDS) s"; \
+	done
 
 # Every BPF program proven on Debian's 6.1 and 6.12 kernels under QEMU, and on this host (Tests/Kernels/README.md).
 test-kernels: build-release

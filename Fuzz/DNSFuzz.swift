@@ -2,11 +2,6 @@
 import FathomDissect
 import FathomModel
 
-final class DiscardingSink: DissectionSink {
-    func emit(call: Call) {}
-    func emit(flow: Flow) {}
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
     let payload = Array(UnsafeBufferPointer(start: data, count: size))

@@ -1,37 +1,9 @@
-// Fuzzes HTTP/1.x (heads, chunked and gzip bodies, upgrades to WebSocket and h2c): the input is split at 0xff bytes into
-// chunks sent alternately by the client and the server of one connection on port 80.
+// Fuzzes HTTP/1.x (heads, chunked and gzip bodies, upgrades to WebSocket and h2c) on port 80. The conversation is built by Fuzz/Support/FathomDissect+Conversation.swift.
 import FathomDissect
 import FathomModel
 
-final class DiscardingSink: DissectionSink {
-    func emit(call: Call) {}
-    func emit(flow: Flow) {}
-}
-
 @_cdecl("LLVMFuzzerTestOneInput")
 public func fuzz(_ data: UnsafePointer<UInt8>, _ size: Int) -> CInt {
-    let input = UnsafeBufferPointer(start: data, count: size)
-    let engine = DissectionEngine(node: "f", sink: DiscardingSink())
-    let client = IPAddress(ipv4: 0x0a00_0001)
-    let server = IPAddress(ipv4: 0x0a00_0002)
-    var sequences: [UInt32] = [1, 1]
-    var time: UInt64 = 1_000_000_000
-    var fromClient = true
-    let prefix: [UInt8] = []
-    for (index, chunk) in input.split(separator: 0xff, omittingEmptySubsequences: false).enumerated() {
-        let payload = (index == 0 ? prefix : []) + Array(chunk)
-        let side = fromClient ? 0 : 1
-        let packet = SyntheticPacket.tcp(
-            from: fromClient ? client : server, fromClient ? 40000 : 80, to: fromClient ? server : client,
-            fromClient ? 80 : 40000, sequence: sequences[side], flags: [.ack, .psh], payload: payload)
-        sequences[side] &+= UInt32(payload.count)
-        time += 1_000_000
-        packet.withUnsafeBytes {
-            engine.process(
-                PacketMetadata(timestampNanoseconds: time, originalLength: UInt32($0.count), linkType: LinkType.ethernet, source: .pcap), $0)
-        }
-        fromClient.toggle()
-    }
-    engine.finish()
+    replayConversation(data, size, serverPort: 80)
     return 0
 }

@@ -85,7 +85,12 @@ for module in "${link_order[@]}"; do
     link_flags+=("$modules_dir/lib$module.a")
 done
 echo "fuzz.sh: building $name harness (modules: ${link_order[*]:-none})" >&2
-swiftc "${swift_flags[@]}" -module-name "${name}Fuzz" -I "$modules_dir" "$harness" "${link_flags[@]}" \
+# Fuzz/Support/<Module>+<What>.swift holds what the harnesses of one module share: compiled into each that imports it.
+support=()
+for module in $(imports_of "$harness"); do
+    for file in "$root"/Fuzz/Support/"$module"+*.swift; do [[ -f $file ]] && support+=("$file"); done
+done
+swiftc "${swift_flags[@]}" -module-name "${name}Fuzz" -I "$modules_dir" "$harness" "${support[@]}" "${link_flags[@]}" \
     -o "$work/${name}Fuzz"
 
 corpora=("$work/corpus")
