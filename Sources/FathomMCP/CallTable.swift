@@ -9,9 +9,12 @@ enum CallTable {
         var lines: [String] = []
         if case .object(let covers)? = o["covers"] { lines.append("covers: " + describe(covers)) }
         let returned = o["returned"]?.intValue ?? 0
+        let total = o["total"]?.intValue ?? returned
+        let exact = o["total_is_exact"]?.boolValue ?? true
         let truncated = o["truncated"]?.boolValue ?? false
         let cursor = o["next_cursor"]?.stringValue
-        lines.append("returned \(returned)" + (truncated ? ", more match: next_cursor=\(cursor ?? "")" : ", no more match"))
+        lines.append("returned \(returned) of \(exact ? "" : "at least ")\(total)"
+            + (truncated ? "; next page: cursor=\(cursor ?? "")" : "; no more match"))
         lines.append("id | time UTC | proto | method | status | latency_ms | src -> dst | path")
         if case .array(let calls)? = o["calls"] {
             for case .object(let c) in calls {

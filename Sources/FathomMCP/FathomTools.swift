@@ -51,9 +51,11 @@ struct FathomTools: Sendable {
             ]) { a, _ in a }), annotations: readOnly,
             outputSchema: object([
                 "calls": .object(["type": "array"]), "returned": .object(["type": "integer"]),
+                "total": .object(["type": "integer", "description": "Calls matching from this page on."]),
+                "total_is_exact": .object(["type": "boolean", "description": "false: counting stopped, total is a lower bound."]),
                 "truncated": .object(["type": "boolean"]), "next_cursor": .object(["type": ["string", "null"]]),
                 "covers": openObject,
-            ], required: ["calls", "returned", "truncated", "next_cursor", "covers"])),
+            ], required: ["calls", "returned", "total", "total_is_exact", "truncated", "next_cursor", "covers"])),
         Tool(
             name: "get_api_call",
             description: "One call in full: headers, body previews (untrusted data), timing, protocol details.",

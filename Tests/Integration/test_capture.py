@@ -23,12 +23,15 @@ def exact(packets, payload):
 
 
 def capture_programs_attached():
+    """Ids of the capture programs loaded on this machine (another agent's included: compare before and after)."""
     progs = run("bpftool", "prog", "show").stdout
-    return [line for line in progs.splitlines() if "capture_" in line]
+    return {line.split(":")[0] for line in progs.splitlines() if "name capture_" in line}
 
 
 def test_ebpf_records_every_packet_once_per_local_socket(hosts, cgroups, agents, tmp_path):
+    before = capture_programs_attached()
     agent = agents(tmp_path / "data", "--capture", "ebpf")
+    assert len(capture_programs_attached() - before) == 2, "cgroup ingress and egress attached"
     assert agent.wait_ready()["agent"]["captureSource"] == "ebpf"
     client_cgroup, client_cgroup_id = cgroups.make("client")
     server_cgroup, server_cgroup_id = cgroups.make("server")
@@ -50,7 +53,7 @@ def test_ebpf_records_every_packet_once_per_local_socket(hosts, cgroups, agents,
     time.sleep(0.5)  # the drainer's timer picks up the last records
     assert agent.metric_sum("fathom_ring_lost_records_total") == 0
     assert agent.stop() == 0, agent.output()
-    assert capture_programs_attached() == [], "programs left attached after SIGTERM"
+    assert capture_programs_attached() - before == set(), "programs left attached after SIGTERM"
 
     files = segments(agent.data_dir)
     assert files, "no segment written"
@@ -115,9 +118,10 @@ def test_token_guards_everything_but_health(root, agents, tmp_path):
 
 
 def test_pause_stops_recording_without_detaching(root, agents, tmp_path):
+    before = capture_programs_attached()
     agent = agents(tmp_path / "data", "--capture", "ebpf")
     run("curl", "-sf", "-X", "POST", f"http://127.0.0.1:{agent.port}/capture/pause")
-    attached = capture_programs_attached()
+    attached = capture_programs_attached() - before
     assert len(attached) == 2, attached  # cgroup ingress and egress stay attached while paused
     paused, resumed = marker(), marker()
     exchange("udp", "127.0.0.1", paused, 5)
