@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         // libbpf and the embedded BPF objects. The only module that includes libbpf headers.
@@ -31,6 +33,19 @@ let package = Package(
         .target(name: "FathomKFL", dependencies: ["FathomModel"]),
         // The calls databases (real-time and per snapshot dissection): SQLite in WAL mode.
         .target(name: "FathomStore", dependencies: ["FathomModel", .product(name: "GRDB", package: "GRDB.swift")]),
+
+        // Who is on each end of a flow: cgroup → container → pod, /proc, and the Kubernetes API (a small NIO client).
+        .target(
+            name: "FathomAttribution",
+            dependencies: [
+                "FathomModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // Kernel-facing capture: BPF loader, ring-buffer drainer, libpcap fallback.
         .target(
@@ -59,12 +74,13 @@ let package = Package(
         .executableTarget(
             name: "fathom",
             dependencies: [
-                "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL",
+                "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL", "FathomAttribution",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
+        .testTarget(name: "FathomAttributionTests", dependencies: ["FathomAttribution"]),
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
         .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),
