@@ -41,6 +41,9 @@ public final class Attributor: Sendable {
         clusterState.withLock { $0 = synced ? .synced : .syncing }
     }
 
+    /// The Kubernetes table has been listed once (names of cluster workloads are available).
+    public var isClusterSynced: Bool { clusterState.withLock { $0 == .synced } }
+
     /// Fills the identity fields of `endpoint` (pod, namespace, service, node, labels, container, containerID,
     /// process, pid, dns, resolution) as of `timestampMs`. `cgroupID` and `pid` are given for the local end when the
     /// capture knows them.
