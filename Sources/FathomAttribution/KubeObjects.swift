@@ -123,7 +123,8 @@ enum Kube {
         var record: NodeRecord {
             NodeRecord(name: metadata.name,
                        addresses: (status?.addresses ?? []).filter { $0.type.hasSuffix("IP") }.map(\.address),
-                       labels: metadata.labels ?? [:])
+                       labels: metadata.labels ?? [:],
+                       createdMs: metadata.creationTimestamp.flatMap(Kube.milliseconds) ?? 0)
         }
     }
 

@@ -69,10 +69,12 @@ public struct NodeRecord: Sendable, Equatable {
     public var name: String
     public var addresses: [String]
     public var labels: [String: String]
-    public init(name: String, addresses: [String], labels: [String: String] = [:]) {
+    public var createdMs: Int64
+    public init(name: String, addresses: [String], labels: [String: String] = [:], createdMs: Int64 = 0) {
         self.name = name
         self.addresses = addresses
         self.labels = labels
+        self.createdMs = createdMs
     }
 }
 

@@ -26,6 +26,9 @@ public final class WorkloadTable: Sendable {
         var slices: [String: EndpointSliceRecord] = [:]
         /// "namespace/pod" → services it is an endpoint of.
         var membership: [String: [String]] = [:]
+        /// "namespace/pod" → every service it was an endpoint of while it lived: EndpointSlices drop a pod when it
+        /// starts terminating, often before its delete is seen, and its last traffic still belongs to the service.
+        var servedServices: [String: [String]] = [:]
         var byContainerID: [String: Workload] = [:]
         var byPodUID: [String: Workload] = [:]
         var namespaces: Set<String> = []
@@ -118,6 +121,7 @@ public final class WorkloadTable: Sendable {
             guard let previous = s.pods.removeValue(forKey: key) else { return }
             Self.forgetIndexes(previous.workload, in: &s)
             for ip in previous.ips { Self.close(ip, owner: previous.workload, at: observedMs, in: &s) }
+            s.servedServices[key] = nil
             Self.mutated(observedMs, in: &s)
         }
     }
@@ -158,7 +162,7 @@ public final class WorkloadTable: Sendable {
         let workload = state.withLock { s in
             Self.intern(Workload(kind: .node, namespace: "", name: node.name, labels: node.labels), in: &s)
         }
-        setAddresses(of: \.nodes, key: node.name, workload, node.addresses, from: 0, observedMs: observedMs)
+        setAddresses(of: \.nodes, key: node.name, workload, node.addresses, from: node.createdMs, observedMs: observedMs)
     }
 
     public func deleteNode(name: String, observedMs: Int64) {
@@ -193,12 +197,7 @@ public final class WorkloadTable: Sendable {
             s.slices = Dictionary(slices.map { ($0.namespace + "/" + $0.name, $0) }, uniquingKeysWith: { $1 })
             s.membership = [:]
             for slice in slices {
-                for pod in slice.pods {
-                    let podKey = slice.namespace + "/" + pod
-                    if !(s.membership[podKey] ?? []).contains(slice.service) {
-                        s.membership[podKey, default: []].append(slice.service)
-                    }
-                }
+                for pod in slice.pods { Self.addMember(slice.namespace + "/" + pod, slice.service, in: &s) }
             }
         }
     }
@@ -301,7 +300,7 @@ public final class WorkloadTable: Sendable {
             }
             let start = max(min(from > 0 ? from : observedMs, observedMs), last.from + 1)
             intervals[intervals.count - 1].until = start
-            intervals[intervals.count - 1].frozenServices = s.membership[key(last.workload)]
+            intervals[intervals.count - 1].frozenServices = s.servedServices[key(last.workload)] ?? []
             intervals.append(Interval(from: start, until: .max, workload: workload))
         } else {
             let floor = intervals.last?.until ?? .min
@@ -315,7 +314,7 @@ public final class WorkloadTable: Sendable {
     private static func close(_ ip: IPKey, owner: Workload, at observedMs: Int64, in s: inout State) {
         guard var intervals = s.history[ip], let last = intervals.last, last.isOpen, sameOwner(last.workload, owner) else { return }
         intervals[intervals.count - 1].until = max(observedMs, last.from + 1)
-        if owner.kind == .pod { intervals[intervals.count - 1].frozenServices = s.membership[key(owner)] ?? [] }
+        if owner.kind == .pod { intervals[intervals.count - 1].frozenServices = s.servedServices[key(owner)] ?? [] }
         s.history[ip] = intervals
     }
 
@@ -331,13 +330,13 @@ public final class WorkloadTable: Sendable {
     private static func recomputeMembership(of pods: Set<String>, namespace: String, in s: inout State) {
         for pod in pods { s.membership[namespace + "/" + pod] = nil }
         for slice in s.slices.values where slice.namespace == namespace {
-            for pod in slice.pods where pods.contains(pod) {
-                let podKey = namespace + "/" + pod
-                if !(s.membership[podKey] ?? []).contains(slice.service) {
-                    s.membership[podKey, default: []].append(slice.service)
-                }
-            }
+            for pod in slice.pods where pods.contains(pod) { addMember(namespace + "/" + pod, slice.service, in: &s) }
         }
+    }
+
+    private static func addMember(_ podKey: String, _ service: String, in s: inout State) {
+        if !(s.membership[podKey] ?? []).contains(service) { s.membership[podKey, default: []].append(service) }
+        if !(s.servedServices[podKey] ?? []).contains(service) { s.servedServices[podKey, default: []].append(service) }
     }
 
     private static func mutated(_ observedMs: Int64, in s: inout State) {

@@ -41,6 +41,9 @@ extension AttributionCommand {
         @Option(help: "cgroup v2 id of the endpoints.") var cgroupID: UInt64?
         @Option(help: "proc filesystem to read processes from.") var procRoot = "/proc"
         @Option(help: "Follow the watch for this many seconds after listing, before resolving.") var watchSeconds: Double = 0
+        @Option(help: "Follow the watch until this many pod/service/EndpointSlice events were applied (at most 30 s).")
+        var watchEvents = 0
+        @Flag(help: "Print the watch's event counts as JSON on stderr.") var stats = false
 
         func run() async throws {
             let mount = CgroupV2.mountPoint()
@@ -48,7 +51,7 @@ extension AttributionCommand {
             let parsed = try endpoints.map(Self.parse)
             if let config = try kubernetes.config() {
                 let watcher = try KubeWatcher(config: config, table: attributor.table, attributor: attributor)
-                if watchSeconds > 0 {
+                if watchSeconds > 0 || watchEvents > 0 {
                     let task = Task { await watcher.run() }
                     // Bounded: at most 30 s for the first list, then the requested watch time.
                     for _ in 0..<300 where !attributor.isClusterSynced { try await Task.sleep(for: .milliseconds(100)) }
@@ -57,9 +60,16 @@ extension AttributionCommand {
                         throw ValidationError("the Kubernetes API did not answer the lists within 30 s")
                     }
                     try await Task.sleep(for: .milliseconds(Int(watchSeconds * 1000)))
+                    for _ in 0..<300 where Self.applied(watcher.eventCounts) < watchEvents {
+                        try await Task.sleep(for: .milliseconds(100))
+                    }
                     task.cancel()
                 } else {
                     try await watcher.listOnce()
+                }
+                if stats {
+                    let counts = try JSONEncoder().encode(watcher.eventCounts)
+                    FileHandle.standardError.write(String(decoding: counts, as: UTF8.self) + "\n")
                 }
             }
             let encoder = JSONEncoder()
@@ -68,6 +78,12 @@ extension AttributionCommand {
                 let endpoint = attributor.endpoint(ip: ip, port: 0, timestampMs: timestamp, cgroupID: cgroupID, pid: pid)
                 FileHandle.standardOutput.write(String(decoding: try encoder.encode(endpoint), as: UTF8.self) + "\n")
             }
+        }
+
+        /// Watch events that changed the table (list and error counts left out).
+        static func applied(_ counts: [String: Int]) -> Int {
+            counts.filter { $0.key.hasSuffix("/ADDED") || $0.key.hasSuffix("/MODIFIED") || $0.key.hasSuffix("/DELETED") }
+                .values.reduce(0, +)
         }
 
         static func parse(_ text: String) throws -> (String, Int64) {

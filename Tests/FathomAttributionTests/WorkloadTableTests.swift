@@ -39,6 +39,16 @@ final class WorkloadTableTests: XCTestCase {
         XCTAssertEqual(table.lookup(ip: "10.1.0.9", at: 7_000)?.workload.name, "b", "a late delete of a leaves b alone")
     }
 
+    func testServiceKeptWhenTheSliceDropsThePodBeforeItsDelete() {
+        let table = WorkloadTable()
+        table.upsert(pod("cart-1", ip: "10.1.0.5"), observedMs: 2_000)
+        table.upsert(EndpointSliceRecord(namespace: "shop", name: "cart-abc", service: "cart-service", pods: ["cart-1"]))
+        table.upsert(EndpointSliceRecord(namespace: "shop", name: "cart-abc", service: "cart-service", pods: []))
+        XCTAssertEqual(table.lookup(ip: "10.1.0.5", at: 3_000)?.services, [], "a terminating pod is no endpoint")
+        table.deletePod(namespace: "shop", name: "cart-1", observedMs: 10_000)
+        XCTAssertEqual(table.lookup(ip: "10.1.0.5", at: 3_000)?.services, ["cart-service"], "its traffic still names the service")
+    }
+
     func testServicesNodesAndContainers() {
         let table = WorkloadTable()
         let id = String(repeating: "c", count: 64)

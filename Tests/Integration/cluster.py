@@ -36,6 +36,8 @@ class FakeKubeAPI:
         self.events = []  # (version, resource, type, object)
         self.objects = {name: {} for name, _ in RESOURCES.values()}
         self.pinned = None
+        self.pin_once = False
+        self.pin_used = set()
         self.oldest_watchable = 0
         self.requests = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -98,9 +100,12 @@ users:
             self.events.append((self.version, resource, "DELETED", obj))
             self.lock.notify_all()
 
-    def pin_lists(self):
+    def pin_lists(self, once=False):
+        """Lists answer the current state as of now; with `once`, only each resource's first list does."""
         with self.lock:
             self.pinned = (self.version, copy.deepcopy(self.objects))
+            self.pin_once = once
+            self.pin_used = set()
 
     def unpin_lists(self):
         with self.lock:
@@ -144,7 +149,10 @@ users:
 
             def list(self, resource, list_kind, limit, offset):
                 with api.lock:
-                    version, objects = api.pinned or (api.version, api.objects)
+                    pinned = api.pinned if not (api.pin_once and resource in api.pin_used) else None
+                    if offset == 0:
+                        api.pin_used.add(resource)
+                    version, objects = pinned or (api.version, api.objects)
                     items = [objects[resource][k] for k in sorted(objects[resource])]
                 page = items[offset:offset + limit] if limit else items[offset:]
                 more = limit and offset + limit < len(items)
@@ -252,7 +260,8 @@ class TestCluster:
         run("ip", "-n", self.node_ns, "link", "add", "br0", "type", "bridge")
         run("ip", "-n", self.node_ns, "link", "set", "br0", "up")
         run("ip", "-n", self.node_ns, "link", "set", "lo", "up")
-        self.api.put("nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node}},
+        self.api.put("nodes", {"apiVersion": "v1", "kind": "Node", "metadata": {"name": self.node, "labels": {"kubernetes.io/hostname": self.node},
+                                                                        "creationTimestamp": rfc3339(time.time() - 86400)},
                                "status": {"addresses": [{"type": "InternalIP", "address": "192.168.213.1"}, {"type": "Hostname", "address": self.node}]}})
 
     def _mkdir(self, path):
@@ -281,8 +290,9 @@ class TestCluster:
         pod.cgroup = path
         pod.cgroup_id = os.stat(path).st_ino
         cmd = command or [sys.executable, "-m", "http.server", "--bind", pod.ip, "8080"]
+        # Into the cgroup first: `ip netns exec` remounts /sys, hiding the cgroup v2 mount of hybrid hosts.
         pod.process = subprocess.Popen(
-            ["ip", "netns", "exec", pod.netns, "sh", "-c", f'echo $$ > {path}/cgroup.procs && exec "$@"', "sh", *cmd],
+            ["sh", "-c", f'echo $$ > {path}/cgroup.procs && exec "$@"', "sh", "ip", "netns", "exec", pod.netns, *cmd],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.pods.append(pod)
         return pod

@@ -108,11 +108,10 @@ def test_ip_reuse_through_the_watch(cluster):
 
 def test_relist_after_410_gone(cluster):
     pods = shop(cluster)
-    cluster.api.pin_lists()
+    cluster.api.pin_lists(once=True)
     cart = pods["cart"]
     cluster.api.delete("pods", NS, cart.name)
-    cluster.api.expire_history()  # the first watch gets 410 Gone: the watcher must list again
-    cluster.api.unpin_lists()
+    cluster.api.expire_history()  # the first watch gets 410 Gone: the watcher must list again, and sees the delete
     later = int(time.time() * 1000) + 60_000
     endpoints, stats = resolve(cluster, f"{cart.ip}@{later}", extra=["--watch-seconds", "0.5", "--stats"])
     counts = json.loads(stats.strip().splitlines()[-1])
