@@ -48,6 +48,8 @@ def test_checkov_passes_with_annotated_exceptions(rendered):
     reports = report if isinstance(report, list) else [report]
     failed = [(c["check_id"], c["resource"]) for r in reports for c in r.get("results", {}).get("failed_checks", [])]
     assert failed == [], failed
+    passed = [c["check_id"] for r in reports for c in r.get("results", {}).get("passed_checks", [])]
+    assert len(passed) > 20, f"checkov ran too few checks: {passed}"
 
 
 def test_agent_shape(rendered):
