@@ -42,7 +42,7 @@ def test_schemas(rendered):
 def test_checkov_passes_with_annotated_exceptions(rendered):
     require(shutil.which("checkov"), "checkov is not installed (pip install checkov)")
     path, _ = rendered
-    out = subprocess.run(["checkov", "-f", str(path), "--framework", "kubernetes", "-o", "json", "--quiet", "--compact"],
+    out = subprocess.run(["checkov", "-f", str(path), "--framework", "kubernetes", "-o", "json", "--compact"],
                          capture_output=True, text=True, timeout=300)
     report = json.loads(out.stdout)
     reports = report if isinstance(report, list) else [report]
