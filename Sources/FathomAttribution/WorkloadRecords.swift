@@ -92,6 +92,8 @@ public final class Workload: Sendable {
     public let node: String
     public let labels: [String: String]
     public let containers: [ContainerRef]
+    /// "namespace/name", built once: lookups key membership by it on every call.
+    let key: String
 
     init(kind: WorkloadKind, namespace: String, name: String, uid: String = "", node: String = "",
          labels: [String: String] = [:], containers: [ContainerRef] = []) {
@@ -102,6 +104,7 @@ public final class Workload: Sendable {
         self.node = node
         self.labels = labels
         self.containers = containers
+        key = namespace + "/" + name
     }
 }
 

@@ -263,7 +263,7 @@ public final class WorkloadTable: Sendable {
 
     // MARK: Internals
 
-    static func key(_ w: Workload) -> String { w.namespace + "/" + w.name }
+    static func key(_ w: Workload) -> String { w.key }
 
     private func setAddresses(
         of path: WritableKeyPath<State, [String: (workload: Workload, ips: [IPKey])]>, key: String, _ workload: Workload?,
