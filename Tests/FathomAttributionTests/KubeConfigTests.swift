@@ -97,4 +97,15 @@ final class KubeConfigTests: XCTestCase {
         XCTAssertEqual(v6.server.host, "fd00::1")
         XCTAssertThrowsError(try KubeConfig.inCluster(environment: [:], directory: dir.path))
     }
+
+    func testGarbageNeverCrashesTheYAMLReader() {
+        let alphabet = Array("-: \"'#ab{}[]\n\n  ")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<3_000 {
+            let text = String((0..<Int.random(in: 0..<60, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            if let value = try? MiniYAML.parse(text) {
+                _ = try? KubeConfig.from(document: value, context: nil, baseDirectory: URL(fileURLWithPath: "/nonexistent"))
+            }
+        }
+    }
 }

@@ -244,7 +244,7 @@ class Pod:
         self.process = None
 
 
-class TestCluster:
+class LocalCluster:
     """A node network namespace holding a bridge; each pod a namespace with a veth on it, a cgroup and a process."""
 
     def __init__(self, cgroup_mount, subnet="10.244.213"):

@@ -9,14 +9,14 @@ import time
 import pytest
 
 from conftest import FATHOM, cgroup2_mount, require, run
-from cluster import Pod, TestCluster, service_object, slice_object
+from cluster import Pod, LocalCluster, service_object, slice_object
 
 NS = "shop"
 
 
 @pytest.fixture
 def cluster(root):
-    c = TestCluster(cgroup2_mount())
+    c = LocalCluster(cgroup2_mount())
     try:
         yield c
     finally:
