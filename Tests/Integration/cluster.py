@@ -2,6 +2,7 @@
 bridge (inside a node namespace the fixture owns), their processes run in cgroups laid out as the kubelet (systemd
 driver) and containerd lay them out, and a local HTTP server answers the Kubernetes API's list and watch requests
 for those pods, services, EndpointSlices, namespaces and nodes with Kubernetes JSON."""
+import base64
 import copy
 import json
 import os
@@ -30,7 +31,8 @@ class FakeKubeAPI:
     """List and watch over an event log. `pin_lists()` makes later changes reach clients only through watches;
     `expire_history()` makes watches from older versions answer 410 Gone, as a compacted etcd does."""
 
-    def __init__(self):
+    def __init__(self, tls_dir=None):
+        """With `tls_dir`, serves HTTPS with a fresh CA and a server certificate for 127.0.0.1 made there."""
         self.lock = threading.Condition()
         self.version = 100
         self.events = []  # (version, resource, type, object)
@@ -42,11 +44,19 @@ class FakeKubeAPI:
         self.requests = []
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
+        self.ca_pem = None
+        if tls_dir:
+            import ssl
+            self.ca_pem = make_certificates(tls_dir)
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(f"{tls_dir}/server.crt", f"{tls_dir}/server.key")
+            self.server.socket = context.wrap_socket(self.server.socket, server_side=True)
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     @property
     def url(self):
-        return f"http://127.0.0.1:{self.server.server_address[1]}"
+        scheme = "https" if self.ca_pem else "http"
+        return f"{scheme}://127.0.0.1:{self.server.server_address[1]}"
 
     def start(self):
         self.thread.start()
@@ -56,14 +66,16 @@ class FakeKubeAPI:
         self.server.shutdown()
         self.server.server_close()
 
-    def kubeconfig(self, path):
-        """A kubeconfig (YAML, as kubectl writes them) pointing at this server with a token."""
+    def kubeconfig(self, path, ca_pem=None):
+        """A kubeconfig (YAML, as kubectl writes them) pointing at this server with a token (and its CA)."""
+        ca = ca_pem or self.ca_pem
+        ca_line = f"\n    certificate-authority-data: {base64.b64encode(ca).decode()}" if ca else ""
         with open(path, "w") as f:
             f.write(f"""apiVersion: v1
 kind: Config
 clusters:
 - cluster:
-    server: {self.url}
+    server: {self.url}{ca_line}
   name: fake
 contexts:
 - context:
@@ -191,6 +203,21 @@ users:
                     pass
 
         return Handler
+
+
+def make_certificates(directory):
+    """A CA and a server certificate for IP 127.0.0.1 signed by it (openssl); returns the CA's PEM bytes."""
+    d = directory
+    run("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=fake-kube-ca",
+        "-keyout", f"{d}/ca.key", "-out", f"{d}/ca.crt")
+    run("openssl", "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=kube-apiserver", "-keyout", f"{d}/server.key",
+        "-out", f"{d}/server.csr")
+    with open(f"{d}/san.ext", "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1,DNS:kubernetes.default.svc\n")
+    run("openssl", "x509", "-req", "-in", f"{d}/server.csr", "-CA", f"{d}/ca.crt", "-CAkey", f"{d}/ca.key",
+        "-CAcreateserial", "-days", "2", "-extfile", f"{d}/san.ext", "-out", f"{d}/server.crt")
+    with open(f"{d}/ca.crt", "rb") as f:
+        return f.read()
 
 
 def pod_object(namespace, name, uid, ip, node, labels, containers, created):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from conftest import FATHOM, cgroup2_mount, require, run
-from cluster import Pod, LocalCluster, service_object, slice_object
+from cluster import FakeKubeAPI, Pod, LocalCluster, make_certificates, pod_object, service_object, slice_object
 
 NS = "shop"
 
@@ -135,3 +135,20 @@ def test_workloads_listing(cluster):
     assert {("pod", p.name) for p in pods.values()} <= names
     assert ("service", "payment-service") in names and ("node", cluster.node) in names
     assert NS in listing["namespaces"]
+
+
+def test_tls_api_with_the_clusters_ca(root, tmp_path):
+    """In-cluster APIs are HTTPS with the cluster's own CA: trusted from the kubeconfig; any other CA is refused."""
+    api = FakeKubeAPI(tls_dir=tmp_path).start()
+    try:
+        api.put("pods", pod_object(NS, "web-0", "u-0", "10.244.213.50", "n1", {"app": "web"}, [("app", "ab" * 32)], time.time() - 60))
+        config = api.kubeconfig(str(tmp_path / "kubeconfig"))
+        out = subprocess.run([FATHOM, "attribution", "workloads", "--kubeconfig", config], check=True, capture_output=True, text=True, timeout=60)
+        assert ("pod", "web-0") in {(w["kind"], w["name"]) for w in json.loads(out.stdout)["workloads"]}
+        other = tmp_path / "other"
+        other.mkdir()
+        wrong = api.kubeconfig(str(tmp_path / "wrong"), ca_pem=make_certificates(str(other)))
+        out = subprocess.run([FATHOM, "attribution", "workloads", "--kubeconfig", wrong], capture_output=True, text=True, timeout=60)
+        assert out.returncode != 0 and out.stderr.strip(), out
+    finally:
+        api.stop()
