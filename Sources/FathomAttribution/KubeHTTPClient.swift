@@ -86,7 +86,13 @@ final class KubeHTTPClient: Sendable {
             head.headers.add(name: "Authorization", value: "Bearer \(token)")
         }
         channel.write(HTTPClientRequestPart.head(head), promise: nil)
-        try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        do {
+            try await channel.writeAndFlush(HTTPClientRequestPart.end(nil)).get()
+        } catch {
+            // A failed TLS handshake closes the channel under the write: its error (on the head) says why.
+            _ = try await headPromise.futureResult.get()
+            throw error
+        }
         let response = try await headPromise.futureResult.get()
         return (Int(response.status.code), body)
     }
