@@ -10,7 +10,7 @@ KERNEL_MATRIX_PACKAGES := qemu-system-x86 busybox-static cpio kmod xz-utils binu
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev libsqlite3-dev bpftool tcpdump tshark \
 	iproute2 util-linux time python3 python3-pip curl gcc $(KERNEL_MATRIX_PACKAGES)
-PIP_PACKAGES := pytest ja4plus mcp
+PIP_PACKAGES := pytest ja4plus mcp checkov kubernetes_validate
 
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)
 BPF_OBJECTS := $(BPF_SOURCES:.bpf.c=.bpf.o)

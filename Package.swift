@@ -14,6 +14,8 @@ let package = Package(
         .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.5.0"),
         .package(url: "https://github.com/groue/GRDB.swift", from: "7.0.0"),
         .package(url: "https://github.com/modelcontextprotocol/swift-sdk", from: "0.12.0"),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.65.0"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.27.0"),
     ],
     targets: [
         // libbpf and the embedded BPF objects. The only module that includes libbpf headers.
@@ -36,6 +38,19 @@ let package = Package(
         .target(name: "FathomKFL", dependencies: ["FathomModel"]),
         // The calls databases (real-time and per snapshot dissection): SQLite in WAL mode.
         .target(name: "FathomStore", dependencies: ["FathomModel", "FathomKFL", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
+
+        // Who is on each end of a flow: cgroup → container → pod, /proc, and the Kubernetes API (a small NIO client).
+        .target(
+            name: "FathomAttribution",
+            dependencies: [
+                "FathomModel",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
 
         // Kernel-facing capture: BPF loader, ring-buffer drainer, libpcap fallback.
         .target(
@@ -69,6 +84,7 @@ let package = Package(
             name: "fathom",
             dependencies: [
                 "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL", "FathomMCP", "FathomStore",
+                "FathomAttribution",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
@@ -78,6 +94,7 @@ let package = Package(
         .executableTarget(name: "QueryBench", dependencies: ["FathomStore", "FathomKFL", "FathomModel"], path: "bench/QueryBench"),
 
         .testTarget(name: "FathomModelTests", dependencies: ["FathomModel"]),
+        .testTarget(name: "FathomAttributionTests", dependencies: ["FathomAttribution"]),
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
         .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"], exclude: ["Fixtures", "Benchmark"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),

@@ -79,11 +79,16 @@ public struct Endpoint: Codable, Sendable, Equatable, Hashable {
     /// A name learned from DNS answers for this IP.
     public var dns: String?
     public var labels: [String: String]?
+    /// The runtime's container id (64 hex, no `containerd://` scheme) when the end is a local container.
+    public var containerID: String?
+    /// How attribution named this end: "pod", "service", "node", "host", "dns", "unknown", "not-synced" (the
+    /// Kubernetes table was not listed yet) or "no-cluster" (no Kubernetes API configured); nil before attribution.
+    public var resolution: String?
 
     public init(
         ip: String, port: Int, pod: String? = nil, namespace: String? = nil, service: String? = nil,
         node: String? = nil, container: String? = nil, process: String? = nil, pid: Int? = nil, dns: String? = nil,
-        labels: [String: String]? = nil
+        labels: [String: String]? = nil, containerID: String? = nil, resolution: String? = nil
     ) {
         self.ip = ip
         self.port = port
@@ -96,6 +101,8 @@ public struct Endpoint: Codable, Sendable, Equatable, Hashable {
         self.pid = pid
         self.dns = dns
         self.labels = labels
+        self.containerID = containerID
+        self.resolution = resolution
     }
 
     /// The best human name: pod, then service, then DNS name, then process, then the IP (Kubeshark's order).

@@ -1,0 +1,84 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import Foundation
+import Synchronization
+
+/// Maps cgroup v2 ids (what BPF programs report) to cgroup paths. On cgroup v2 a cgroup's id is the inode number of
+/// its directory, so one walk of the mount maps every id; an unknown id triggers a new walk, at most once per
+/// `minimumRescanInterval`, so a burst of traffic from a new pod costs one walk, not one per packet.
+public final class CgroupResolver: Sendable {
+    /// Where the cgroup v2 hierarchy is mounted (`/sys/fs/cgroup`, or `/sys/fs/cgroup/unified` on hybrid nodes).
+    public let mountPoint: String
+    /// Walks never go deeper or visit more directories than this, whatever the hierarchy holds.
+    public let maximumDepth: Int
+    public let maximumCgroups: Int
+    public let minimumRescanInterval: Duration
+
+    private struct State {
+        var paths: [UInt64: String] = [:]
+        var lastScan: ContinuousClock.Instant?
+        var scans = 0
+    }
+    private let state = Mutex(State())
+
+    public init(mountPoint: String, maximumDepth: Int = 32, maximumCgroups: Int = 500_000,
+                minimumRescanInterval: Duration = .seconds(1)) {
+        self.mountPoint = mountPoint.hasSuffix("/") && mountPoint.count > 1 ? String(mountPoint.dropLast()) : mountPoint
+        self.maximumDepth = maximumDepth
+        self.maximumCgroups = maximumCgroups
+        self.minimumRescanInterval = minimumRescanInterval
+    }
+
+    /// The path of the cgroup, relative to the mount (`/kubepods.slice/…`), or nil when no such cgroup exists.
+    public func path(ofCgroup id: UInt64) -> String? {
+        if let known = state.withLock({ $0.paths[id] }) { return known }
+        let now = ContinuousClock.now
+        let due = state.withLock { s -> Bool in
+            if let last = s.lastScan, now - last < minimumRescanInterval { return false }
+            s.lastScan = now
+            return true
+        }
+        guard due else { return nil }
+        let fresh = scan()
+        return state.withLock {
+            $0.paths = fresh
+            $0.scans += 1
+            return fresh[id]
+        }
+    }
+
+    /// The container and pod the cgroup belongs to (empty identity when unknown).
+    public func identity(ofCgroup id: UInt64) -> CgroupIdentity {
+        path(ofCgroup: id).map { CgroupIdentity(cgroupPath: $0) } ?? CgroupIdentity()
+    }
+
+    /// How many times the hierarchy was walked (for tests and metrics).
+    public var scanCount: Int { state.withLock { $0.scans } }
+
+    /// Walks the hierarchy breadth-first, bounded in depth and count.
+    func scan() -> [UInt64: String] {
+        var found: [UInt64: String] = [:]
+        var queue: [(relative: String, depth: Int)] = [("", 0)]
+        var next = 0
+        while next < queue.count, found.count < maximumCgroups {
+            let (relative, depth) = queue[next]
+            next += 1
+            let absolute = mountPoint + relative
+            var st = stat()
+            guard lstat(absolute.isEmpty ? "/" : absolute, &st) == 0 else { continue }
+            found[UInt64(st.st_ino)] = relative.isEmpty ? "/" : relative
+            guard depth < maximumDepth, let dir = opendir(absolute.isEmpty ? "/" : absolute) else { continue }
+            defer { closedir(dir) }
+            while let entry = readdir(dir) {
+                guard entry.pointee.d_type == UInt8(DT_DIR) else { continue }
+                let name = withUnsafeBytes(of: entry.pointee.d_name) { raw in
+                    String(decoding: raw.prefix { $0 != 0 }, as: UTF8.self)
+                }
+                if name == "." || name == ".." { continue }
+                queue.append((relative + "/" + name, depth + 1))
+            }
+        }
+        return found
+    }
+}
