@@ -11,6 +11,7 @@ public final class Agent {
     public let configuration: AgentConfiguration
     public let status: AgentStatus
     private let capture: PacketCapture
+    private let tls: AgentTLS
     private let store: SegmentStore
     private let logger: Logger
 
@@ -28,6 +29,7 @@ public final class Agent {
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
         self.capture = capture
+        tls = AgentTLS(packetCapture: capture, configuration: configuration, logger: logger)
         status = AgentStatus(features: features, captureSource: capture.source, fallbackReason: fallbackReason)
     }
 
@@ -94,16 +96,19 @@ public final class Agent {
     }
 
     func shutdown() {
+        tls.stop()
         capture.stop()
         store.close()
         logger.info("capture detached, recording flushed")
     }
 
     func makeRouter() -> Router<BasicRequestContext> {
-        AgentRoutes(
-            status: status, metricSources: [capture, RecordingMetrics(store.statistics)],
+        let router = AgentRoutes(
+            status: status, metricSources: [capture, RecordingMetrics(store.statistics), tls],
             bearerToken: configuration.bearerToken, setPaused: { [capture] in capture.setPaused($0) }
         ).router()
+        tls.addRoutes(to: router)
+        return router
     }
 }
 

@@ -68,38 +68,42 @@ struct ELFFile {
     /// Defined function symbols of .symtab and .dynsym whose name passes `wanted` (given the raw name bytes, so that
     /// the many symbols of a large binary are not all turned into strings). Duplicates by name are dropped.
     func functions(where wanted: (UnsafeRawBufferPointer) -> Bool) throws -> [Symbol] {
+        let sectionTable = try u64(0x28)
+        let entrySize = UInt64(try u16(0x3A))
         var found: [Symbol] = []
         var seen = Set<String>()
-        for table in sections where table.type == Self.symbolTable || table.type == Self.dynamicSymbolTable {
-            let linkIndex = try u32(sectionHeaderOffset(of: table) + 40)
+        for (index, table) in sections.enumerated()
+        where table.type == Self.symbolTable || table.type == Self.dynamicSymbolTable {
+            let linkIndex = try u32(sectionTable &+ UInt64(index) &* entrySize &+ 40)
             guard linkIndex < sections.count else { continue }
             let strings = sections[Int(linkIndex)]
-            let count = table.size / 24
-            for i in 0..<count {
-                let entry = table.offset &+ i &* 24
-                let info = try byte(entry + 4)
-                let sectionIndex = try u16(entry + 6)
-                let value = try u64(entry + 8)
-                guard info & 0xf == 2, sectionIndex != 0, value != 0, Int(sectionIndex) < sections.count else { continue }
-                let nameOffset = UInt64(try u32(entry))
-                guard let range = stringRange(at: strings.offset, index: nameOffset, limit: strings.size) else { continue }
-                let matches = data.withUnsafeBytes { wanted(UnsafeRawBufferPointer(rebasing: $0[range])) }
-                guard matches else { continue }
-                let name = String(decoding: data[range], as: UTF8.self)
-                guard seen.insert(name).inserted else { continue }
-                let home = sections[Int(sectionIndex)]
-                guard value >= home.address else { continue }
-                found.append(Symbol(name: name, fileOffset: value - home.address + home.offset, size: try u64(entry + 16)))
+            data.withUnsafeBytes { (file: UnsafeRawBufferPointer) in
+                let size = UInt64(file.count)
+                guard table.offset <= size, strings.offset <= size else { return }
+                let symbolCount = min(table.size, size - table.offset) / 24
+                let stringsEnd = Int(min(size, strings.offset &+ min(strings.size, size)))
+                for i in 0..<symbolCount {
+                    let entry = Int(table.offset + i * 24)
+                    let info = file[entry + 4]
+                    let sectionIndex = Int(file.loadUnaligned(fromByteOffset: entry + 6, as: UInt16.self))
+                    let value = file.loadUnaligned(fromByteOffset: entry + 8, as: UInt64.self)
+                    guard info & 0xf == 2, sectionIndex != 0, value != 0, sectionIndex < sections.count else { continue }
+                    let nameStart = UInt64(file.loadUnaligned(fromByteOffset: entry, as: UInt32.self)) &+ strings.offset
+                    guard nameStart < UInt64(stringsEnd) else { continue }
+                    var nameEnd = Int(nameStart)
+                    while nameEnd < stringsEnd, file[nameEnd] != 0 { nameEnd += 1 }
+                    guard nameEnd < stringsEnd else { continue }
+                    let name = UnsafeRawBufferPointer(rebasing: file[Int(nameStart)..<nameEnd])
+                    guard wanted(name) else { continue }
+                    let text = String(decoding: name, as: UTF8.self)
+                    let home = sections[sectionIndex]
+                    guard value >= home.address, seen.insert(text).inserted else { continue }
+                    let length = file.loadUnaligned(fromByteOffset: entry + 16, as: UInt64.self)
+                    found.append(Symbol(name: text, fileOffset: value - home.address + home.offset, size: length))
+                }
             }
         }
         return found
-    }
-
-    private func sectionHeaderOffset(of section: Section) throws -> UInt64 {
-        guard let index = sections.firstIndex(where: { $0.offset == section.offset && $0.type == section.type }) else {
-            return 0
-        }
-        return try u64(0x28) + UInt64(index) * UInt64(try u16(0x3A))
     }
 
     private func stringRange(at tableOffset: UInt64, index: UInt64, limit: UInt64) -> Range<Int>? {

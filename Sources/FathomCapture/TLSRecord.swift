@@ -42,9 +42,9 @@ final class TLSSegmentSynthesizer {
     private let buffer: UnsafeMutableRawPointer
     private let capacity = Int(FATHOM_TLS_CHUNK) + maximumHeaders
     let counters: TLSCounters
-    /// Per connection, the end of the plaintext seen in each direction: what each side's segments acknowledge.
-    private var streamEnds: [UInt64: (egress: UInt64, ingress: UInt64)] = [:]
-    private static let trackedConnections = 65536
+    /// Per flow, the end of the plaintext seen: what the reverse flow's segments acknowledge.
+    private var streamEnds: [UInt64: UInt64] = [:]
+    private static let trackedFlows = 65536
 
     init(counters: TLSCounters) {
         self.counters = counters
@@ -80,19 +80,20 @@ final class TLSSegmentSynthesizer {
         let v6 = header.family == 10
         let ipHeader = v6 ? 40 : 20
         let total = ipHeader + 20 + chunk
-        // Sequence numbers: a per-connection, per-direction base plus the plaintext stream offset.
-        let connection = header.connection_id
-        let end = header.stream_offset &+ UInt64(chunk)
-        var ends = streamEnds[connection] ?? (0, 0)
-        if egress { ends.egress = max(ends.egress, end) } else { ends.ingress = max(ends.ingress, end) }
-        if streamEnds.count >= Self.trackedConnections, streamEnds[connection] == nil { streamEnds.removeAll(keepingCapacity: true) }
-        streamEnds[connection] = ends
-        let ownBase = Self.initialSequence(connection, egress: egress)
-        let peerBase = Self.initialSequence(connection, egress: !egress)
-        let sequence = ownBase &+ UInt32(truncatingIfNeeded: header.stream_offset)
-        let acknowledged = peerBase &+ UInt32(truncatingIfNeeded: egress ? ends.ingress : ends.egress)
+        // Sequence numbers: a base per flow (source → destination address and port) plus the stream offset. Keyed
+        // by the flow rather than the socket, so when both ends of a connection are local their views of the same
+        // bytes get the same numbers (tshark shows the second as a retransmission instead of garbling the stream).
         let (sourcePort, destinationPort) = egress
             ? (header.local_port, header.remote_port) : (header.remote_port, header.local_port)
+        let (sourceAddress, destinationAddress) = egress
+            ? (header.local_addr, header.remote_addr) : (header.remote_addr, header.local_addr)
+        let flow = Self.flowKey(sourceAddress, sourcePort, destinationAddress, destinationPort)
+        let reverse = Self.flowKey(destinationAddress, destinationPort, sourceAddress, sourcePort)
+        let end = header.stream_offset &+ UInt64(chunk)
+        if streamEnds.count >= Self.trackedFlows, streamEnds[flow] == nil { streamEnds.removeAll(keepingCapacity: true) }
+        streamEnds[flow] = max(streamEnds[flow] ?? 0, end)
+        let sequence = Self.initialSequence(flow) &+ UInt32(truncatingIfNeeded: header.stream_offset)
+        let acknowledged = Self.initialSequence(reverse) &+ UInt32(truncatingIfNeeded: streamEnds[reverse] ?? 0)
 
         let p = buffer
         if v6 {
@@ -100,16 +101,14 @@ final class TLSSegmentSynthesizer {
             put16(UInt16(20 + chunk), 4)
             p.storeBytes(of: UInt8(6), toByteOffset: 6, as: UInt8.self)
             p.storeBytes(of: UInt8(64), toByteOffset: 7, as: UInt8.self)
-            let (source, destination) = egress ? (header.local_addr, header.remote_addr) : (header.remote_addr, header.local_addr)
-            withUnsafeBytes(of: source) { (p + 8).copyMemory(from: $0.baseAddress!, byteCount: 16) }
-            withUnsafeBytes(of: destination) { (p + 24).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+            withUnsafeBytes(of: sourceAddress) { (p + 8).copyMemory(from: $0.baseAddress!, byteCount: 16) }
+            withUnsafeBytes(of: destinationAddress) { (p + 24).copyMemory(from: $0.baseAddress!, byteCount: 16) }
         } else {
             put32(0x4500_0000 | UInt32(total), 0)
             put32(0x0000_4000, 4)  // id 0, don't fragment
             put32(0x4006_0000, 8)  // ttl 64, TCP, checksum below
-            let (source, destination) = egress ? (header.local_addr.0, header.remote_addr.0) : (header.remote_addr.0, header.local_addr.0)
-            p.storeBytes(of: source, toByteOffset: 12, as: UInt32.self)  // already in network order
-            p.storeBytes(of: destination, toByteOffset: 16, as: UInt32.self)
+            p.storeBytes(of: sourceAddress.0, toByteOffset: 12, as: UInt32.self)  // already in network order
+            p.storeBytes(of: destinationAddress.0, toByteOffset: 16, as: UInt32.self)
             put16(Self.checksum(UnsafeRawBufferPointer(start: p, count: 20)), 10)
         }
         let tcp = ipHeader
@@ -144,12 +143,25 @@ final class TLSSegmentSynthesizer {
         buffer.storeBytes(of: value.bigEndian, toByteOffset: offset, as: UInt32.self)
     }
 
-    /// A fixed pseudo-random base per connection and direction (splitmix64 of the connection id).
-    static func initialSequence(_ connection: UInt64, egress: Bool) -> UInt32 {
-        var z = connection &+ (egress ? 0x9E37_79B9_7F4A_7C15 : 0x3C6E_F372_FE94_F82A)
+    typealias Address = (UInt32, UInt32, UInt32, UInt32)
+
+    /// A flow's identity: its addresses and ports folded into 64 bits.
+    static func flowKey(_ source: Address, _ sourcePort: UInt16, _ destination: Address, _ destinationPort: UInt16) -> UInt64 {
+        let ports = UInt64(sourcePort) << 16 | UInt64(destinationPort)
+        let s = mix(mix(ports ^ (UInt64(source.0) << 32 | UInt64(source.1))) ^ (UInt64(source.2) << 32 | UInt64(source.3)))
+        return mix(mix(s ^ (UInt64(destination.0) << 32 | UInt64(destination.1)))
+                   ^ (UInt64(destination.2) << 32 | UInt64(destination.3)))
+    }
+
+    /// A flow's pseudo-random initial sequence number.
+    static func initialSequence(_ flow: UInt64) -> UInt32 { UInt32(truncatingIfNeeded: mix(flow)) }
+
+    /// splitmix64's finalizer.
+    static func mix(_ value: UInt64) -> UInt64 {
+        var z = value &+ 0x9E37_79B9_7F4A_7C15
         z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
         z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return UInt32(truncatingIfNeeded: z ^ (z >> 31))
+        return z ^ (z >> 31)
     }
 
     /// The Internet checksum of an IPv4 header.

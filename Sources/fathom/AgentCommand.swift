@@ -19,6 +19,9 @@ struct AgentCommand: AsyncParsableCommand {
     var includeCgroups: [String] = []
     @Option(name: .customLong("exclude-cgroup"), help: "Never capture this cgroup v2 directory and below (repeatable).")
     var excludeCgroups: [String] = []
+    @Option(help: "TLS plaintext capture through uprobes (with eBPF capture): on or off.") var tls = OnOff.on
+    @Option(help: "Plaintext bytes copied per TLS call (at most 4 MiB); the rest is counted as truncated.")
+    var tlsMaxBytesPerCall: UInt32 = 1 << 20
     @Option(help: "Bearer token required by the HTTP API.") var token: String?
     @Option(help: "File holding the bearer token.") var tokenFile: String?
 
@@ -36,6 +39,8 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.snapLength = snapLength
         configuration.includeCgroups = includeCgroups
         configuration.excludeCgroups = excludeCgroups
+        configuration.tls = tls == .on
+        configuration.tlsMaxBytesPerCall = tlsMaxBytesPerCall
         configuration.bearerToken = try token ?? tokenFile.map {
             try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -59,3 +64,8 @@ struct AgentCommand: AsyncParsableCommand {
 }
 
 extension AgentConfiguration.CaptureMode: ExpressibleByArgument {}
+
+/// A switch given as `on` or `off`.
+enum OnOff: String, ExpressibleByArgument {
+    case on, off
+}

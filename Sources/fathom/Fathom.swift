@@ -4,6 +4,6 @@ import ArgumentParser
 struct Fathom: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "eBPF capture agent: records the node's traffic, dissects it into API calls, answers questions about them.",
-        subcommands: [AgentCommand.self, SelfTestCommand.self, PacketsCommand.self]
+        subcommands: [AgentCommand.self, SelfTestCommand.self, PacketsCommand.self, TLSStatusCommand.self]
     )
 }
