@@ -122,11 +122,12 @@ final class TLSSegmentSynthesizer {
         if chunk > 0, let payload = record.baseAddress {
             (p + tcp + 20).copyMemory(from: payload + Self.headerSize, byteCount: chunk)
         }
-        let metadata = PacketMetadata(
+        var metadata = PacketMetadata(
             timestampNanoseconds: UInt64(bitPattern: Int64(bitPattern: header.timestamp_ns) &+ clockOffsetNanoseconds),
             originalLength: UInt32(total), linkType: LinkType.rawIP, source: .ebpfTLS,
             direction: egress ? .outbound : .inbound, interfaceIndex: 0, cgroupID: header.cgroup_id,
             socketCookie: header.socket_cookie)
+        metadata.processID = header.pid
         sink.append(metadata, UnsafeRawBufferPointer(start: p, count: total))
         counters.records.add(1, ordering: .relaxed)
         counters.bytes.add(UInt64(chunk), ordering: .relaxed)
