@@ -361,6 +361,11 @@ static __always_inline void nested_syscall(__s32 fd, bool writing)
 	if (call->direction == FATHOM_DIRECTION_EGRESS) {
 		if (!writing)
 			return; /* a write that first reads (renegotiation, post-handshake messages): wait for its write */
+		/* A call that made no syscall (data left in the library) is still pending when the thread later writes
+		 * elsewhere: a write on another fd than the one this SSL* is known to use is not this call's. */
+		__s32 known = known_fd(call->ssl);
+		if (known >= 0 && known != fd)
+			return;
 		struct tls_call c = *call;
 		bpf_map_delete_elem(&calls, &id);
 		remember_fd(c.ssl, fd);
