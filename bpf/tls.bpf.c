@@ -280,6 +280,16 @@ static __always_inline void enter_call(void *ssl, const void *buffer, __u64 leng
 	bpf_map_update_elem(&calls, &id, &call, BPF_ANY);
 }
 
+/* SSL_set_fd names the connection's fd outright (curl, Python, most servers call it once per connection): reads
+ * served from the library's buffer before any syscall of the new connection are then not joined to an old fd that
+ * an earlier SSL* at the same address used. */
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_set_fd, void *ssl, int fd)
+{
+	remember_fd((__u64)ssl, fd);
+	return 0;
+}
+
 SEC("uprobe")
 int BPF_KPROBE(tls_ssl_write, void *ssl, const void *buffer, int length)
 {
@@ -358,14 +368,13 @@ static __always_inline void nested_syscall(__s32 fd, bool writing)
 	struct tls_call *call = bpf_map_lookup_elem(&calls, &id);
 	if (!call)
 		return;
+	/* Libraries with memory BIOs (Node) write the ciphertext after the call, and the thread may first touch
+	 * eventfds or pipes: only a socket's fd names the connection. */
+	if (!sock_of_fd(fd))
+		return;
 	if (call->direction == FATHOM_DIRECTION_EGRESS) {
 		if (!writing)
 			return; /* a write that first reads (renegotiation, post-handshake messages): wait for its write */
-		/* A call that made no syscall (data left in the library) is still pending when the thread later writes
-		 * elsewhere: a write on another fd than the one this SSL* is known to use is not this call's. */
-		__s32 known = known_fd(call->ssl);
-		if (known >= 0 && known != fd)
-			return;
 		struct tls_call c = *call;
 		bpf_map_delete_elem(&calls, &id);
 		remember_fd(c.ssl, fd);

@@ -10,9 +10,10 @@ public struct TLSCaptureConfiguration: Sendable {
     public var maxBytesPerCall: UInt32 = 1 << 20
     /// Every process is scanned again this often, for libraries loaded with dlopen and probes nobody uses any more.
     public var rescanSeconds: Double = 30
-    /// How long after an exec its process is scanned (the dynamic loader must have mapped its libraries by then),
-    /// and scanned again once more a little later for libraries the program loads itself.
-    public var execScanDelays: [Double] = [0.15, 0.9]
+    /// How long after an exec its process is scanned: at once (its executable is mapped: static OpenSSL such as
+    /// Node's is hooked before the program gets far), then once the dynamic loader has mapped its libraries, then
+    /// later for libraries the program loads itself.
+    public var execScanDelays: [Double] = [0, 0.15, 0.9]
     /// Scan processes and follow execs; off, only files hooked explicitly are probed (the self-test's).
     public var discover = true
 
@@ -310,6 +311,7 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
         case "SSL_write_ex": [("tls_ssl_write_ex", false)]
         case "SSL_read": [("tls_ssl_read", false), ("tls_ssl_read_return", true)]
         case "SSL_read_ex": [("tls_ssl_read_ex", false), ("tls_ssl_read_ex_return", true)]
+        case "SSL_set_fd": [("tls_ssl_set_fd", false)]
         default: []
         }
     }

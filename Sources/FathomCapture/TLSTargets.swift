@@ -25,8 +25,9 @@ struct TLSFileVerdict: Sendable {
 /// Finds TLS libraries in processes: every mapped libssl.so*, executables exporting SSL_read/SSL_write (Node,
 /// Envoy, swift-nio-ssl's prefixed BoringSSL), and the libraries known to be out of reach (GnuTLS, NSS, Java).
 enum TLSDiscovery {
-    /// The functions hooked, without any prefix a static build adds (`CNIOBoringSSL_SSL_write`).
-    static let functionNames = ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"]
+    /// The functions hooked, without any prefix a static build adds (`CNIOBoringSSL_SSL_write`). SSL_set_fd joins a
+    /// connection to its fd; a file is hooked only when it has at least one of the others.
+    static let functionNames = ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_set_fd"]
 
     /// A file mapped executable by a process.
     struct MappedFile: Hashable {
@@ -86,7 +87,7 @@ enum TLSDiscovery {
             return TLSFileVerdict(kind: kind ?? "unknown", functions: [], reason: "cannot read \(path): \(error)")
         }
         let functions = (try? elf.functions(where: isTLSFunctionName)) ?? []
-        if !functions.isEmpty { return TLSFileVerdict(kind: "openssl", functions: functions, reason: nil) }
+        if functions.contains(where: { baseFunctionName($0.name) != "SSL_set_fd" }) { return TLSFileVerdict(kind: "openssl", functions: functions, reason: nil) }
         if elf.section(named: ".gopclntab") != nil || elf.section(named: ".go.buildinfo") != nil {
             return TLSFileVerdict(kind: "go", functions: [], reason: "Go crypto/tls is not hooked yet")
         }

@@ -134,7 +134,7 @@ final class TLSDiscoveryTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "no libssl 3 on this machine")
         let verdict = TLSDiscovery.inspect(path: path, kind: "openssl")
         XCTAssertNil(verdict.reason)
-        XCTAssertEqual(Set(verdict.functions.map(\.name)), ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"])
+        XCTAssertEqual(Set(verdict.functions.map(\.name)), ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_set_fd"])
         XCTAssertTrue(verdict.functions.allSatisfy { $0.fileOffset > 0 })
     }
 

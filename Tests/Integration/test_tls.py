@@ -200,3 +200,37 @@ def test_tls_off_and_status(agents, tmp_path):
     out = run(FATHOM, "tls-status", "--agent", f"127.0.0.1:{agent.port}").stdout
     assert "TLS plaintext capture is off: --tls off was asked for" in out
     assert agent.stop() == 0
+
+
+@pytest.mark.xfail(reason="known gap: the first request of a Node process started after the agent is missing (its "
+                   "later keep-alive requests are captured in order); either the exec-time hook races Node's first "
+                   "write or the memory-BIO write join misses it: not yet diagnosed", strict=True)
+def test_node_static_openssl_client(agents, cgroups, certificate, tmp_path):
+    require(subprocess.run(["which", "node"], capture_output=True).returncode == 0, "node is not installed")
+    server_cgroup, _ = cgroups.make("tls-node-server")
+    client_cgroup, client_cgroup_id = cgroups.make("tls-node-client")
+    server = Server(certificate, server_cgroup)
+    try:
+        agent = agents(tmp_path / "data")
+        wait_hooked(agent, server.proc.pid)
+        secret = "node-" + uuid.uuid4().hex[:8]
+        client = subprocess.Popen(
+            Cgroups.wrap(client_cgroup, ["node", os.path.join(os.path.dirname(__file__), "tls_client.js"),
+                                         str(server.port), secret, "3"]),
+            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        out, err = client.communicate(timeout=60)
+        assert out.splitlines() == [f"POST /node/{i} secret={secret} len=11 sum={sum(f'node-body-{i}'.encode())}"
+                                    for i in range(3)], err
+        time.sleep(0.5)
+        report = json.loads(agent.get("/tls/targets"))
+        assert agent.stop() == 0
+    finally:
+        server.stop()
+    node_targets = [t for t in report["targets"] if t["pid"] == client.pid]
+    assert node_targets and node_targets[0]["hooked"] and node_targets[0]["library"].endswith("node"), report
+    packets = tls_segments(tmp_path / "data")
+    request, sent = stream(packets, client.pid, "outbound", dport=server.port)
+    positions = [request.find(f"POST /node/{i} HTTP/1.1\r\n".encode()) for i in range(3)]
+    assert -1 not in positions and positions == sorted(positions), request[:400]
+    assert f"X-Secret: {secret}".encode() in request and request.endswith(b"node-body-2")
+    assert {p["cgroup_id"] for p in sent} == {client_cgroup_id}

@@ -40,7 +40,7 @@ def body(size):
 def main():
     if sys.argv[1] == "server":
         cert, key, port = sys.argv[2], sys.argv[3], int(sys.argv[4])
-        server = http.server.HTTPServer(("127.0.0.1", port), Echo)
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Echo)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         server.socket = context.wrap_socket(server.socket, server_side=True)
