@@ -5,6 +5,7 @@
 
 enum fathom_record_kind {
 	FATHOM_RECORD_PACKET = 1,
+	FATHOM_RECORD_TLS = 2, /* struct fathom_tls_header + plaintext */
 };
 
 enum fathom_direction {
@@ -53,5 +54,58 @@ enum fathom_target {
 };
 
 #define FATHOM_MAX_CGROUP_DEPTH 8
+
+/* TLS plaintext (bpf/tls.bpf.c). One TLS call becomes one or more records of at most FATHOM_TLS_CHUNK bytes each;
+ * stream_offset counts every byte of the call, those past the per-call cap included, so gaps are visible. */
+#define FATHOM_TLS_CHUNK 16384
+#define FATHOM_TLS_MAX_CHUNKS 256 /* the per-call cap is at most 4 MiB */
+
+enum fathom_tls_flags {
+	FATHOM_TLS_TRUNCATED = 1,   /* on the last chunk of a call past the cap: its remaining bytes were not copied */
+	FATHOM_TLS_UNJOINED = 2,    /* no socket found for the call: addresses, ports and connection id are 0 */
+	FATHOM_TLS_COPY_FAILED = 4, /* the user buffer could not be read (paged out): chunk_length bytes are missing */
+};
+
+/* `kind` and `direction` sit where struct fathom_packet_header has them, so the drainer tells records apart. */
+struct fathom_tls_header {
+	__u64 timestamp_ns;  /* CLOCK_MONOTONIC */
+	__u64 cgroup_id;     /* bpf_get_current_cgroup_id() of the calling thread */
+	__u64 socket_cookie; /* the socket's cookie if the kernel has assigned one yet, else 0 */
+	__u32 pid;           /* tgid */
+	__u32 tid;
+	__u32 chunk_length;  /* plaintext bytes after this header */
+	__u16 family;        /* AF_INET, AF_INET6, 0 when unjoined */
+	__u8 kind;           /* FATHOM_RECORD_TLS */
+	__u8 direction;      /* EGRESS: the process wrote it; INGRESS: the process read it */
+	__u8 flags;          /* enum fathom_tls_flags */
+	__u8 reserved;
+	__u16 local_port;    /* host order */
+	__u16 remote_port;   /* host order */
+	__u16 reserved2;
+	__u64 connection_id; /* the kernel's struct sock address: stable for the connection's lifetime */
+	__u64 stream_offset; /* offset of this chunk in the direction's plaintext stream */
+	__u64 call_length;   /* bytes the whole TLS call carried */
+	__u32 local_addr[4]; /* IPv4 in [0], network order */
+	__u32 remote_addr[4];
+	char comm[16];
+	__u32 call_offset;   /* offset of this chunk in its call */
+	__u32 reserved3;
+};
+
+/* The drainer reads `kind` at the same offset in every record. */
+_Static_assert(__builtin_offsetof(struct fathom_packet_header, kind) == 38, "packet kind moved");
+_Static_assert(__builtin_offsetof(struct fathom_tls_header, kind) == 38, "TLS kind moved");
+_Static_assert(sizeof(struct fathom_tls_header) == 128, "TLS header size changed");
+
+/* Tunables of bpf/tls.bpf.c fixed at load time. */
+struct fathom_tls_config {
+	__u32 max_bytes_per_call; /* copied per TLS call, at most FATHOM_TLS_CHUNK * FATHOM_TLS_MAX_CHUNKS */
+	__u32 wakeup_bytes;
+};
+
+/* A process called exec: user space looks for TLS libraries in it. */
+struct fathom_exec_event {
+	__u32 pid;
+};
 
 #endif

@@ -10,3 +10,13 @@ const unsigned char *fathom_capture_bpf_object(size_t *size)
 	*size = sizeof(capture_object);
 	return capture_object;
 }
+
+static const unsigned char tls_object[] = {
+#embed "../../bpf/tls.bpf.o"
+};
+
+const unsigned char *fathom_tls_bpf_object(size_t *size)
+{
+	*size = sizeof(tls_object);
+	return tls_object;
+}

@@ -5,6 +5,8 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 struct bpf_object *fathom_bpf_open(const unsigned char *data, size_t size, const char *name)
 {
@@ -109,4 +111,68 @@ size_t fathom_bpf_take_log(char *buffer, size_t size)
 	log_length = 0;
 	pthread_mutex_unlock(&log_lock);
 	return n;
+}
+
+struct bpf_link *fathom_bpf_attach_uprobe(struct bpf_program *prog, const char *binary, const char *func_name,
+					  size_t offset, int retprobe)
+{
+	LIBBPF_OPTS(bpf_uprobe_opts, opts, .func_name = func_name, .retprobe = retprobe != 0);
+	struct bpf_link *link = bpf_program__attach_uprobe_opts(prog, -1, binary, offset, &opts);
+	if (libbpf_get_error(link)) {
+		errno = -libbpf_get_error(link);
+		return NULL;
+	}
+	return link;
+}
+
+/* Stand-ins with the ABI of SSL_write, SSL_write_ex, SSL_read and SSL_read_ex, for `fathom selftest`: the TLS probes
+ * are attached to them in fathom's own executable, so the probes, the nested-syscall join and the records are
+ * exercised on any kernel without a TLS library. `ssl` points at the socket's fd; each makes one syscall, as
+ * OpenSSL does, through a different member of the read/write family. */
+__attribute__((noinline, used)) int fathom_selftest_ssl_write(void *ssl, const void *buffer, int length)
+{
+	ssize_t n = write(*(int *)ssl, buffer, (size_t)length);
+	__asm__ volatile("" ::: "memory");
+	return (int)n;
+}
+
+__attribute__((noinline, used)) int fathom_selftest_ssl_write_ex(void *ssl, const void *buffer, size_t length,
+								size_t *written)
+{
+	ssize_t n = send(*(int *)ssl, buffer, length, 0);
+	__asm__ volatile("" ::: "memory");
+	if (n < 0)
+		return 0;
+	*written = (size_t)n;
+	return 1;
+}
+
+__attribute__((noinline, used)) int fathom_selftest_ssl_read(void *ssl, void *buffer, int length)
+{
+	ssize_t n = read(*(int *)ssl, buffer, (size_t)length);
+	__asm__ volatile("" ::: "memory");
+	return (int)n;
+}
+
+__attribute__((noinline, used)) int fathom_selftest_ssl_read_ex(void *ssl, void *buffer, size_t length, size_t *read_bytes)
+{
+	ssize_t n = recv(*(int *)ssl, buffer, length, 0);
+	__asm__ volatile("" ::: "memory");
+	if (n <= 0)
+		return 0;
+	*read_bytes = (size_t)n;
+	return 1;
+}
+
+const void *fathom_selftest_ssl_function(const char *name)
+{
+	if (strcmp(name, "SSL_write") == 0)
+		return (const void *)fathom_selftest_ssl_write;
+	if (strcmp(name, "SSL_write_ex") == 0)
+		return (const void *)fathom_selftest_ssl_write_ex;
+	if (strcmp(name, "SSL_read") == 0)
+		return (const void *)fathom_selftest_ssl_read;
+	if (strcmp(name, "SSL_read_ex") == 0)
+		return (const void *)fathom_selftest_ssl_read_ex;
+	return NULL;
 }

@@ -12,6 +12,7 @@ public final class Agent {
     public let configuration: AgentConfiguration
     public let status: AgentStatus
     private let capture: PacketCapture
+    private let tls: AgentTLS
     private let store: SegmentStore
     private let dissection: LiveDissection
     private let calls: CallsDatabase
@@ -36,6 +37,7 @@ public final class Agent {
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
         self.capture = capture
+        tls = AgentTLS(packetCapture: capture, configuration: configuration, logger: logger)
         status = AgentStatus(features: features, captureSource: capture.source, fallbackReason: fallbackReason)
         dissection.start()
     }
@@ -103,6 +105,7 @@ public final class Agent {
     }
 
     func shutdown() {
+        tls.stop()
         capture.stop()
         store.close()
         dissection.stop()
@@ -110,8 +113,8 @@ public final class Agent {
     }
 
     func makeRouter() -> Router<BasicRequestContext> {
-        AgentRoutes(
-            status: status, metricSources: [capture, RecordingMetrics(store.statistics), dissection],
+        let router = AgentRoutes(
+            status: status, metricSources: [capture, RecordingMetrics(store.statistics), dissection, tls],
             bearerToken: configuration.bearerToken, setPaused: { [capture] in capture.setPaused($0) },
             api: (
                 LocalAPI(
@@ -119,6 +122,8 @@ public final class Agent {
                     dissection: dissection, showSecrets: configuration.showSecrets), dissection
             )
         ).router()
+        tls.addRoutes(to: router)
+        return router
     }
 }
 

@@ -30,6 +30,10 @@ public struct AgentConfiguration: Sendable {
     public var includeCgroups: [String] = []
     /// cgroup v2 directories never captured, with everything below them.
     public var excludeCgroups: [String] = []
+    /// TLS plaintext through uprobes, when packet capture is eBPF.
+    public var tls = true
+    /// Plaintext bytes copied per TLS call; the rest is counted as truncated.
+    public var tlsMaxBytesPerCall: UInt32 = 1 << 20
     /// Required on every request but /healthz when set; required to listen anywhere but loopback.
     public var bearerToken: String?
 

@@ -50,9 +50,13 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
     private var ringFDs: [Int32] = []
     private var drainer: RingDrainer?
     private let counters = CaptureCounters()
+    /// Counts of the TLS records the drainer turns into segments (TLSCapture reports them).
+    let tlsCounters = TLSCounters()
     private let settingsFD: Int32
     private let targetsFD: Int32
     private let lossesFD: Int32
+    /// The `rings` array of maps, handed to the TLS programs so plaintext shares the packets' rings and drainer.
+    let ringsMapFD: Int32
     private let possibleCPUs: Int
     private var paused = false
     /// cgroups in the `targets` map; the programs skip targeting altogether while it is empty.
@@ -105,6 +109,7 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         targetsFD = try mapFD("targets")
         lossesFD = try mapFD("ring_losses")
         let ringsFD = try mapFD("rings")
+        ringsMapFD = ringsFD
         for cpu in 0..<cpus {
             let fd = fathom_bpf_create_ringbuf("fathom_ring", configuration.ringBytesPerCPU)
             guard fd >= 0 else { throw Self.failure("cannot create the ring buffer of CPU \(cpu)", -fd) }
@@ -144,7 +149,7 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         defer { lock.unlock() }
         guard let obj = object, drainer == nil else { return }
         let drainer = try RingDrainer(
-            ringFDs: ringFDs, sink: sink, counters: counters,
+            ringFDs: ringFDs, sink: sink, counters: counters, tlsCounters: tlsCounters,
             intervalMilliseconds: configuration.drainIntervalMilliseconds)
         self.drainer = drainer
         do {

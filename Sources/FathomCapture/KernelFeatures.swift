@@ -15,6 +15,7 @@ public struct KernelFeatures: Sendable, Codable, Equatable {
     public var tracepoints: Bool
 
     public static func probe() -> KernelFeatures {
+        mountTracefsIfMissing()
         var uts = utsname()
         uname(&uts)
         let release = withUnsafeBytes(of: uts.release) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
@@ -32,5 +33,14 @@ public struct KernelFeatures: Sendable, Codable, Equatable {
             kprobes: tracefs.map { FileManager.default.fileExists(atPath: "\($0)/kprobe_events") } ?? false,
             tracepoints: tracefs != nil
         )
+    }
+
+    /// Tracepoints and uprobes are found through tracefs, which a fresh node may not have mounted.
+    static func mountTracefsIfMissing() {
+        let fm = FileManager.default
+        guard !fm.fileExists(atPath: "/sys/kernel/tracing/events"), !fm.fileExists(atPath: "/sys/kernel/debug/tracing/events"),
+            fm.fileExists(atPath: "/sys/kernel/tracing")
+        else { return }
+        _ = mount("tracefs", "/sys/kernel/tracing", "tracefs", 0, nil)
     }
 }

@@ -14,6 +14,8 @@ final class RingDrainer: @unchecked Sendable {
     /// cost more than the rest of the bookkeeping together.
     private var pending = CaptureCounters.Pending()
     private let intervalMilliseconds: Int32
+    /// TLS plaintext records share the rings; they become synthesized TCP segments.
+    private let tlsSegments: TLSSegmentSynthesizer
     private var ringBuffer: OpaquePointer?
     private let running = NSCondition()
     private var state: State = .idle
@@ -23,10 +25,14 @@ final class RingDrainer: @unchecked Sendable {
 
     private enum State { case idle, running, stopping, stopped }
 
-    init(ringFDs: [Int32], sink: PacketSink, counters: CaptureCounters, intervalMilliseconds: Int32) throws {
+    init(
+        ringFDs: [Int32], sink: PacketSink, counters: CaptureCounters, tlsCounters: TLSCounters,
+        intervalMilliseconds: Int32
+    ) throws {
         self.sinkOwner = sink
         self.sink = sink
         self.counters = counters
+        self.tlsSegments = TLSSegmentSynthesizer(counters: tlsCounters)
         self.intervalMilliseconds = intervalMilliseconds
         guard let first = ringFDs.first else { throw BPFCaptureError(description: "no ring buffers", log: "") }
         // Unretained: the ring buffer is freed in deinit, so it never outlives the drainer.
@@ -91,6 +97,12 @@ final class RingDrainer: @unchecked Sendable {
 
     @inline(__always)
     fileprivate func deliver(_ record: UnsafeRawBufferPointer) {
+        if RingRecord.kind(of: record) == UInt8(FATHOM_RECORD_TLS.rawValue) {
+            if !tlsSegments.deliver(record, clockOffsetNanoseconds: clockOffset, to: sink) {
+                pending.malformedRecords &+= 1
+            }
+            return
+        }
         guard let (metadata, bytes) = RingRecord.decode(record, clockOffsetNanoseconds: clockOffset) else {
             pending.malformedRecords &+= 1
             return

@@ -4,6 +4,14 @@ import FathomModel
 /// Decodes the records the capture programs put in the rings (`struct fathom_packet_header` + packet bytes).
 public enum RingRecord {
     public static let headerSize = MemoryLayout<fathom_packet_header>.size
+    /// Where every record kind keeps its `kind` byte (fathom_events.h places it alike in each header).
+    static let kindOffset = 38
+
+    /// The record's kind (enum fathom_record_kind), 0 when the record is too short to have one.
+    @inline(__always)
+    static func kind(of record: UnsafeRawBufferPointer) -> UInt8 {
+        record.count > kindOffset ? record[kindOffset] : 0
+    }
 
     /// The metadata and the captured bytes of one ring record, or nil when the record is not a well-formed packet
     /// record (too short, unknown kind, captured length past the record's end).

@@ -23,6 +23,7 @@ public enum SelfTest {
         var verdicts: [Verdict] = []
         verdicts.append(contentsOf: cgroupPrograms(features: features, logger: logger))
         verdicts.append(contentsOf: tcPrograms(features: features, logger: logger))
+        verdicts.append(contentsOf: tlsPrograms(features: features, logger: logger))
         return (features, verdicts)
     }
 
@@ -114,7 +115,7 @@ public enum SelfTest {
     }
 
     /// The verifier's last lines say why it refused; the whole log is for `--verbose`.
-    private static func verifierSummary(_ error: BPFCaptureError) -> String {
+    static func verifierSummary(_ error: BPFCaptureError) -> String {
         let lines = error.log.split(separator: "\n").suffix(3).joined(separator: " | ")
         return lines.isEmpty ? error.description : "\(error.description); verifier says: \(lines)"
     }

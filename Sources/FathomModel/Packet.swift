@@ -39,6 +39,8 @@ public struct PacketMetadata: Sendable, Equatable {
     public var cgroupID: UInt64
     /// `bpf_get_socket_cookie` of the local socket, 0 when unknown (pcap).
     public var socketCookie: UInt64
+    /// The process (tgid) that sent or received the data, when known (TLS plaintext); 0 otherwise.
+    public var processID: UInt32 = 0
 
     public init(
         timestampNanoseconds: UInt64, originalLength: UInt32, linkType: UInt16, source: CaptureSource,

@@ -110,6 +110,12 @@ extension PacketFileReader {
     }
 
     private func decodeFathomOption(_ value: Int, _ valueLength: Int, into metadata: inout PacketMetadata) {
+        if valueLength >= 4 + FathomProcessOption.encodedLength, u32(value) == FathomPacketOption.privateEnterpriseNumber,
+            byte(value + 4) == FathomProcessOption.tag
+        {
+            metadata.processID = u32(value + 8)
+            return
+        }
         guard valueLength >= 4 + FathomPacketOption.encodedLength,
               u32(value) == FathomPacketOption.privateEnterpriseNumber,
               byte(value + 4) == FathomPacketOption.version,

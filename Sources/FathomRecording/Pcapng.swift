@@ -24,6 +24,8 @@ enum Pcapng {
     static let enhancedPacketOptionsLength = 8 + 4 + 4 + FathomPacketOption.encodedLength + 4
     /// Everything an EPB costs besides the padded packet bytes.
     static let enhancedPacketOverhead = enhancedPacketHeaderLength + enhancedPacketOptionsLength + 4
+    /// Fathom's process option (4 header + 4 PEN + 8 payload), present only when the process is known.
+    static let processOptionLength = 4 + 4 + FathomProcessOption.encodedLength
 
     /// Rounds a length up to the 32-bit boundary pcapng aligns every field to.
     @inline(__always)
@@ -52,6 +54,13 @@ enum Pcapng {
 /// Payload (24 bytes, in the section's byte order): version u8 (1), capture source u8 (1 ebpf, 2 ebpf_tls,
 /// 3 af_packet), reserved u16 (0), ifindex u32, cgroup id u64, socket cookie u64. Readers ignore versions they do
 /// not know, and a later version may only grow the payload.
+/// A second custom option (same PEN), written only on packets whose process is known (TLS plaintext): a tag byte
+/// in place of FathomPacketOption's version, three zero bytes, then the pid.
+enum FathomProcessOption {
+    static let tag: UInt8 = 0x81
+    static let encodedLength = 8
+}
+
 enum FathomPacketOption {
     static let privateEnterpriseNumber: UInt32 = 32473
     static let version: UInt8 = 1

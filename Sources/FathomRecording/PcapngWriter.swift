@@ -87,8 +87,9 @@ public final class PcapngWriter {
 
     /// Bytes the EPB of a packet with `capturedLength` bytes takes in the file.
     @inline(__always)
-    public static func blockLength(capturedLength: Int) -> Int {
-        Pcapng.enhancedPacketOverhead + Pcapng.padded(capturedLength)
+    /// `withProcess`: the packet carries a process id (FathomProcessOption).
+    public static func blockLength(capturedLength: Int, withProcess: Bool = false) -> Int {
+        Pcapng.enhancedPacketOverhead + Pcapng.padded(capturedLength) + (withProcess ? Pcapng.processOptionLength : 0)
     }
 
     /// Encodes one packet, writing the buffer out first when the block does not fit.
@@ -107,9 +108,9 @@ public final class PcapngWriter {
             interfaceID = lastInterfaceID
         } else {
             interfaceID = try interface(for: key, source: metadata.source, linkType: metadata.linkType,
-                                        packetLength: captured)
+                                        packetLength: captured, withProcess: metadata.processID != 0)
         }
-        let blockLength = Self.blockLength(capturedLength: captured)
+        let blockLength = Self.blockLength(capturedLength: captured, withProcess: metadata.processID != 0)
         try reserve(blockLength, packetLength: captured)
         encodeEnhancedPacket(metadata, packet, interfaceID: interfaceID, blockLength: blockLength)
         bufferedPackets &+= 1
@@ -158,7 +159,7 @@ public final class PcapngWriter {
     // MARK: - Encoding
 
     private func interface(for key: UInt32, source: CaptureSource, linkType: UInt16,
-                           packetLength: Int) throws(PcapngWriteError) -> UInt32 {
+                           packetLength: Int, withProcess: Bool) throws(PcapngWriteError) -> UInt32 {
         let id: UInt32
         if let index = interfaceKeys.firstIndex(of: key) {
             id = UInt32(index)
@@ -166,7 +167,8 @@ public final class PcapngWriter {
             let name = Array(Pcapng.interfaceName(for: source).utf8)
             // Reserve room for the IDB and the packet together so a flush never separates them.
             let idbLength = 20 + 4 + Pcapng.padded(name.count) + 8 + 4
-            try reserve(idbLength + Self.blockLength(capturedLength: packetLength), packetLength: packetLength)
+            try reserve(idbLength + Self.blockLength(capturedLength: packetLength, withProcess: withProcess),
+                        packetLength: packetLength)
             id = UInt32(interfaceKeys.count)
             interfaceKeys.append(key)
             encodeInterfaceDescription(linkType: linkType, name: name, length: idbLength)
@@ -282,6 +284,14 @@ public final class PcapngWriter {
         put64(metadata.cgroupID, offset + 16)
         put64(metadata.socketCookie, offset + 24)
         offset += 4 + 4 + FathomPacketOption.encodedLength
+        if metadata.processID != 0 {
+            put16(Pcapng.optionCustomBinaryCopyable, offset)
+            put16(UInt16(4 + FathomProcessOption.encodedLength), offset + 2)
+            put32(FathomPacketOption.privateEnterpriseNumber, offset + 4)
+            put32(UInt32(FathomProcessOption.tag), offset + 8)
+            put32(metadata.processID, offset + 12)
+            offset += Pcapng.processOptionLength
+        }
         put32(0, offset)  // opt_endofopt
         put32(UInt32(truncatingIfNeeded: blockLength), offset + 4)
         used = start + blockLength

@@ -115,7 +115,7 @@ public final class SegmentStore: PacketSink {
             return
         }
         if let segment = current {
-            let size = segment.writer.totalBytes &+ UInt64(PcapngWriter.blockLength(capturedLength: packet.count))
+            let size = segment.writer.totalBytes &+ UInt64(PcapngWriter.blockLength(capturedLength: packet.count, withProcess: metadata.processID != 0))
             let age = metadata.timestampNanoseconds &- segment.firstPacketNanoseconds
             let hasPackets = segment.writer.committedPackets &+ segment.writer.bufferedPacketCount > 0
             if hasPackets && (size > configuration.segmentBytes

@@ -22,6 +22,9 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "Node name in call ids and answers (default: $NODE_NAME, else the host name).") var nodeName: String?
     @Flag(help: "Start with live dissection off (switch it on with POST /dissection/enable).") var noDissection = false
     @Flag(help: "Show Authorization, Cookie and API-key headers in answers instead of redacting them.") var showSecrets = false
+    @Option(help: "TLS plaintext capture through uprobes (with eBPF capture): on or off.") var tls = OnOff.on
+    @Option(help: "Plaintext bytes copied per TLS call (at most 4 MiB); the rest is counted as truncated.")
+    var tlsMaxBytesPerCall: UInt32 = 1 << 20
     @Option(help: "Bearer token required by the HTTP API.") var token: String?
     @Option(help: "File holding the bearer token.") var tokenFile: String?
 
@@ -42,6 +45,8 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.showSecrets = showSecrets
         configuration.includeCgroups = includeCgroups
         configuration.excludeCgroups = excludeCgroups
+        configuration.tls = tls == .on
+        configuration.tlsMaxBytesPerCall = tlsMaxBytesPerCall
         configuration.bearerToken = try token ?? tokenFile.map {
             try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
@@ -65,3 +70,8 @@ struct AgentCommand: AsyncParsableCommand {
 }
 
 extension AgentConfiguration.CaptureMode: ExpressibleByArgument {}
+
+/// A switch given as `on` or `off`.
+enum OnOff: String, ExpressibleByArgument {
+    case on, off
+}

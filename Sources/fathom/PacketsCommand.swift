@@ -26,6 +26,7 @@ struct PacketsCommand: ParsableCommand {
                 line = "{\"file\":\(jsonString(file)),\"offset\":\(packet.fileOffset),\"timestamp_ns\":\(m.timestampNanoseconds)"
                 line += ",\"source\":\"\(m.source.rawValue)\",\"direction\":\"\(m.direction)\",\"link_type\":\(m.linkType)"
                 line += ",\"ifindex\":\(m.interfaceIndex),\"cgroup_id\":\(m.cgroupID),\"socket_cookie\":\(m.socketCookie)"
+                if m.processID != 0 { line += ",\"pid\":\(m.processID)" }
                 line += ",\"length\":\(m.originalLength),\"captured\":\(packet.bytes.count)"
                 if payload { line += ",\"bytes\":\"\(hex(packet.bytes))\"" }
                 line += "}\n"

@@ -54,4 +54,21 @@ final class PcapngRoundTripTests: XCTestCase {
         try reader.forEach { read.append(TestPacket(metadata: $0, bytes: Array($1))) }
         XCTAssertEqual(read, packets)
     }
+
+    func testProcessIDSurvivesAndOnlyCostsBytesWhenKnown() throws {
+        let directory = try TemporaryDirectory()
+        let path = directory.path + "/process.pcapng"
+        var packets = makePackets(200)
+        for index in packets.indices where index % 2 == 1 { packets[index].metadata.processID = UInt32(1000 + index) }
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        defer { close(fd) }
+        let writer = PcapngWriter(fileDescriptor: fd, bufferCapacity: 8192)
+        for packet in packets { try packet.bytes.withUnsafeBytes { try writer.append(packet.metadata, $0) } }
+        try writer.flush()
+        XCTAssertEqual(try fileBytes(path).count, Int(writer.committedBytes))
+        XCTAssertEqual(try readAllPackets(path).packets, packets)
+        XCTAssertEqual(
+            PcapngWriter.blockLength(capturedLength: 100, withProcess: true) - PcapngWriter.blockLength(capturedLength: 100),
+            16)
+    }
 }

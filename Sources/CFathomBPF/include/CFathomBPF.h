@@ -10,6 +10,12 @@
 
 /* bpf/capture.bpf.o, compiled by `make bpf` and embedded at build time. */
 const unsigned char *fathom_capture_bpf_object(size_t *size);
+/* bpf/tls.bpf.o: TLS plaintext through uprobes. */
+const unsigned char *fathom_tls_bpf_object(size_t *size);
+
+/* Attaches a uprobe (or uretprobe) to `func_name` in `binary` for every process; NULL with errno set on failure. */
+struct bpf_link *fathom_bpf_attach_uprobe(struct bpf_program *prog, const char *binary, const char *func_name,
+					  size_t offset, int retprobe);
 
 /* Opens an embedded object under a given name; NULL with errno set on failure. */
 struct bpf_object *fathom_bpf_open(const unsigned char *data, size_t size, const char *name);
@@ -23,6 +29,14 @@ int fathom_bpf_create_ringbuf(const char *name, __u32 bytes);
 /* tc clsact attach/detach on an interface; `ingress` 1 or 0. 0 or -errno. */
 int fathom_bpf_tc_attach(int ifindex, int ingress, int prog_fd);
 int fathom_bpf_tc_detach(int ifindex, int ingress);
+
+/* `fathom selftest`'s stand-ins for SSL_write, SSL_write_ex, SSL_read, SSL_read_ex (by that name; NULL otherwise).
+ * Their first argument points at a socket fd. */
+const void *fathom_selftest_ssl_function(const char *name);
+int fathom_selftest_ssl_write(void *ssl, const void *buffer, int length);
+int fathom_selftest_ssl_write_ex(void *ssl, const void *buffer, size_t length, size_t *written);
+int fathom_selftest_ssl_read(void *ssl, void *buffer, int length);
+int fathom_selftest_ssl_read_ex(void *ssl, void *buffer, size_t length, size_t *read_bytes);
 
 /* libbpf's messages (verifier logs included) go to a buffer instead of stderr, so they can be reported. */
 void fathom_bpf_capture_log(void);

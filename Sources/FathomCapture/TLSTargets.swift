@@ -1,0 +1,120 @@
+import Foundation
+
+/// One process × TLS library pair found on the node, and whether its plaintext is visible.
+public struct TLSTarget: Sendable, Codable, Equatable {
+    public var pid: Int32
+    /// The process's executable (as /proc/<pid>/exe names it, inside its mount namespace).
+    public var executable: String
+    /// The file carrying the TLS code: a libssl.so*, or the executable itself for static OpenSSL/BoringSSL/Go.
+    public var library: String
+    /// openssl (shared or static OpenSSL/BoringSSL), go, gnutls, nss, java.
+    public var kind: String
+    public var hooked: Bool
+    /// Why not, when not hooked; the symbols hooked when hooked.
+    public var detail: String
+}
+
+/// What one file (device + inode) offers: the TLS functions found in it, or why it cannot be hooked.
+struct TLSFileVerdict: Sendable {
+    var kind: String
+    var functions: [ELFFile.Symbol]
+    /// Set when the file cannot be hooked.
+    var reason: String?
+}
+
+/// Finds TLS libraries in processes: every mapped libssl.so*, executables exporting SSL_read/SSL_write (Node,
+/// Envoy, swift-nio-ssl's prefixed BoringSSL), and the libraries known to be out of reach (GnuTLS, NSS, Java).
+enum TLSDiscovery {
+    /// The functions hooked, without any prefix a static build adds (`CNIOBoringSSL_SSL_write`). SSL_set_fd joins a
+    /// connection to its fd; a file is hooked only when it has at least one of the others.
+    static let functionNames = ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_set_fd"]
+
+    /// A file mapped executable by a process.
+    struct MappedFile: Hashable {
+        var device: String
+        var inode: UInt64
+        var path: String
+    }
+
+    /// The pids of /proc.
+    static func pids() -> [Int32] {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
+        return names.compactMap { Int32($0) }.sorted()
+    }
+
+    /// The executable files a process maps, its own executable first; empty when the process is gone.
+    static func mappedFiles(pid: Int32) -> (executable: String, files: [MappedFile]) {
+        let executable = (try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/exe")) ?? ""
+        guard let maps = try? String(contentsOfFile: "/proc/\(pid)/maps", encoding: .utf8) else { return (executable, []) }
+        var files: [MappedFile] = []
+        var seen = Set<MappedFile>()
+        for line in maps.split(separator: "\n") {
+            // address perms offset dev inode path
+            let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
+            guard fields.count == 6, fields[1].contains("x"), let inode = UInt64(fields[4]), inode != 0 else { continue }
+            var path = String(fields[5].drop { $0 == " " })
+            guard path.hasPrefix("/") else { continue }
+            if path.hasSuffix(" (deleted)") { path.removeLast(" (deleted)".count) }
+            let file = MappedFile(device: String(fields[3]), inode: inode, path: path)
+            if seen.insert(file).inserted { files.append(file) }
+        }
+        files.sort { a, b in a.path == executable && b.path != executable }
+        return (executable, files)
+    }
+
+    /// What kind of TLS library a mapped file is by its name, nil for files that are not TLS libraries by name.
+    static func libraryKind(path: String) -> String? {
+        let name = path.split(separator: "/").last.map(String.init) ?? path
+        if name.hasPrefix("libssl.so") { return "openssl" }
+        if name.hasPrefix("libgnutls") { return "gnutls" }
+        if name.hasPrefix("libssl3.so") || name.hasPrefix("libnss3.so") { return "nss" }
+        if name == "libjvm.so" { return "java" }
+        return nil
+    }
+
+    /// Inspects a file: the TLS functions it exports (OpenSSL/BoringSSL, prefixed or not), or why it is out of reach.
+    static func inspect(path: String, kind: String?) -> TLSFileVerdict {
+        switch kind {
+        case "gnutls": return TLSFileVerdict(kind: "gnutls", functions: [], reason: "GnuTLS is not supported")
+        case "nss": return TLSFileVerdict(kind: "nss", functions: [], reason: "NSS is not supported")
+        case "java": return TLSFileVerdict(kind: "java", functions: [], reason: "Java's JSSE is not supported")
+        default: break
+        }
+        let elf: ELFFile
+        do {
+            elf = try ELFFile(path: path)
+        } catch {
+            return TLSFileVerdict(kind: kind ?? "unknown", functions: [], reason: "cannot read \(path): \(error)")
+        }
+        let functions = (try? elf.functions(where: isTLSFunctionName)) ?? []
+        if functions.contains(where: { baseFunctionName($0.name) != "SSL_set_fd" }) { return TLSFileVerdict(kind: "openssl", functions: functions, reason: nil) }
+        if elf.section(named: ".gopclntab") != nil || elf.section(named: ".go.buildinfo") != nil {
+            return TLSFileVerdict(kind: "go", functions: [], reason: "Go crypto/tls is not hooked yet")
+        }
+        return TLSFileVerdict(
+            kind: kind ?? "none", functions: [],
+            reason: kind == nil ? nil : "no SSL_read/SSL_write symbols found")
+    }
+
+    /// `SSL_write`, `SSL_read_ex`…, or the same after a prefix ending in `_` (`CNIOBoringSSL_SSL_write`).
+    static func isTLSFunctionName(_ name: UnsafeRawBufferPointer) -> Bool {
+        baseFunctionName(name) != nil
+    }
+
+    /// The unprefixed name a symbol stands for, nil when it is not one of the hooked functions.
+    static func baseFunctionName(_ name: UnsafeRawBufferPointer) -> String? {
+        for base in functionNames {
+            let utf8 = base.utf8
+            guard name.count >= utf8.count else { continue }
+            let start = name.count - utf8.count
+            guard zip(name[start...], utf8).allSatisfy({ $0 == $1 }) else { continue }
+            if start == 0 || name[start - 1] == UInt8(ascii: "_") { return base }
+        }
+        return nil
+    }
+
+    static func baseFunctionName(_ name: String) -> String? {
+        var name = name
+        return name.withUTF8 { baseFunctionName(UnsafeRawBufferPointer($0)) }
+    }
+}

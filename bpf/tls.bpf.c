@@ -1,0 +1,416 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* TLS plaintext: uprobes on SSL_write/SSL_write_ex (entry) and SSL_read/SSL_read_ex (entry + return) of OpenSSL and
+ * BoringSSL, joined to their connection through the read/write-family syscall the library makes inside the call on
+ * the same thread (the nested-syscall trick): the syscall names the fd, the task's file table gives the socket.
+ * Records go into the same per-CPU rings as the packets (user space hands this object capture's `rings` map). */
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+#include "fathom_events.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define AF_INET 2
+#define AF_INET6 10
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+
+const volatile struct fathom_tls_config tls_config = {
+	.max_bytes_per_call = 1 << 20,
+	.wakeup_bytes = 256 * 1024,
+};
+
+struct ring_template {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 1 << 22);
+};
+
+/* Reused from the capture object (bpf_map__reuse_fd): one ring per CPU shared by packets and plaintext. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY_OF_MAPS);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__array(values, struct ring_template);
+} rings SEC(".maps");
+
+/* TLS records lost because the CPU's ring was full. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} tls_losses SEC(".maps");
+
+/* pids that just called exec, for user space to scan. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 64 * 1024);
+} exec_events SEC(".maps");
+
+/* A TLS call in progress on a thread, keyed by pid_tgid. */
+struct tls_call {
+	__u64 ssl;
+	__u64 buffer;
+	__u64 length;       /* write: the bytes asked for; read: unused */
+	__u64 read_bytes;   /* SSL_read_ex: where the library stores the count */
+	__s32 fd;           /* -1 until a nested syscall names it */
+	__u8 direction;
+	__u8 reserved[3];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct tls_call);
+} calls SEC(".maps");
+
+/* The fd an SSL* was last seen using: reads served from the library's buffer make no syscall. */
+struct ssl_key {
+	__u64 ssl;
+	__u32 tgid;
+	__u32 reserved;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct ssl_key);
+	__type(value, __s32);
+} ssl_fds SEC(".maps");
+
+/* Plaintext bytes seen so far per connection and direction, keyed by the struct sock address. */
+struct stream_offsets {
+	__u64 egress;
+	__u64 ingress;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);
+	__type(value, struct stream_offsets);
+} offsets SEC(".maps");
+
+struct tls_record {
+	struct fathom_tls_header header;
+	__u8 data[FATHOM_TLS_CHUNK];
+};
+
+/* Where a record is assembled before bpf_ringbuf_output copies exactly its length into the ring. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct tls_record);
+} scratch SEC(".maps");
+
+static __always_inline void count_loss(void)
+{
+	__u32 zero = 0;
+	__u64 *lost = bpf_map_lookup_elem(&tls_losses, &zero);
+	if (lost)
+		*lost += 1;
+}
+
+/* fd → struct file → struct socket → struct sock through the current task's file table; NULL if not a socket. */
+static __always_inline struct sock *sock_of_fd(__s32 fd)
+{
+	if (fd < 0)
+		return NULL;
+	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt)
+		return NULL;
+	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
+	if ((unsigned int)fd >= max_fds)
+		return NULL;
+	struct file **table = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &table[fd]) < 0 || !file)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *socket = BPF_CORE_READ(file, private_data);
+	return socket ? BPF_CORE_READ(socket, sk) : NULL;
+}
+
+/* Fills the connection fields of the header from the socket; false when it is not an IPv4/IPv6 socket. */
+static __always_inline bool describe_connection(struct fathom_tls_header *h, struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_INET) {
+		h->local_addr[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		h->remote_addr[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+	} else if (family == AF_INET6) {
+		BPF_CORE_READ_INTO(&h->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&h->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+	} else {
+		return false;
+	}
+	h->family = family;
+	h->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	h->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	h->socket_cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	h->connection_id = (__u64)sk;
+	return true;
+}
+
+struct chunk_loop {
+	__u64 buffer;
+	__u64 copied; /* bytes of the call copied: min(length, cap) */
+	__u64 length;
+	__u64 base_offset;
+};
+
+/* One chunk of a call: the header prepared in `scratch` by emit_call, this chunk's bytes, into this CPU's ring. */
+static long emit_chunk(__u32 index, void *context)
+{
+	struct chunk_loop *loop = context;
+	__u32 zero = 0;
+	struct tls_record *record = bpf_map_lookup_elem(&scratch, &zero);
+	if (!record)
+		return 1;
+	struct fathom_tls_header *h = &record->header;
+	__u64 done = (__u64)index * FATHOM_TLS_CHUNK;
+	if (done >= loop->copied)
+		return 1;
+	__u64 rest = loop->copied - done;
+	__u32 chunk = rest > FATHOM_TLS_CHUNK ? FATHOM_TLS_CHUNK : (__u32)rest;
+	/* Keep the bound visible to 6.1's verifier (see capture.bpf.c). */
+	asm volatile("" : "+r"(chunk));
+	if (chunk > FATHOM_TLS_CHUNK)
+		return 1;
+	h->stream_offset = loop->base_offset + done;
+	h->call_offset = done;
+	h->chunk_length = chunk;
+	if (done + chunk >= loop->copied && loop->copied < loop->length)
+		h->flags |= FATHOM_TLS_TRUNCATED;
+	if (bpf_probe_read_user(record->data, chunk, (const void *)(loop->buffer + done)) < 0)
+		h->flags |= FATHOM_TLS_COPY_FAILED;
+	else
+		h->flags &= ~FATHOM_TLS_COPY_FAILED;
+	__u32 cpu = bpf_get_smp_processor_id();
+	void *ring = bpf_map_lookup_elem(&rings, &cpu);
+	if (!ring)
+		return 1;
+	__u64 wake = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= tls_config.wakeup_bytes ? BPF_RB_FORCE_WAKEUP
+											  : BPF_RB_NO_WAKEUP;
+	if (bpf_ringbuf_output(ring, record, sizeof(*h) + chunk, wake) < 0)
+		count_loss();
+	return 0;
+}
+
+/* Emits a TLS call's plaintext as records of at most FATHOM_TLS_CHUNK bytes, up to the per-call cap. */
+static __always_inline void emit_call(__s32 fd, __u8 direction, const __u8 *buffer, __u64 length)
+{
+	__u32 zero = 0;
+	struct tls_record *record = bpf_map_lookup_elem(&scratch, &zero);
+	if (!record)
+		return;
+	struct fathom_tls_header *h = &record->header;
+	__builtin_memset(h, 0, sizeof(*h));
+	__u64 id = bpf_get_current_pid_tgid();
+	h->timestamp_ns = bpf_ktime_get_ns();
+	h->cgroup_id = bpf_get_current_cgroup_id();
+	h->pid = id >> 32;
+	h->tid = (__u32)id;
+	h->kind = FATHOM_RECORD_TLS;
+	h->direction = direction;
+	h->call_length = length;
+	bpf_get_current_comm(&h->comm, sizeof(h->comm));
+
+	struct sock *sk = sock_of_fd(fd);
+	if (sk && describe_connection(h, sk)) {
+		__u64 key = (__u64)sk;
+		struct stream_offsets *o = bpf_map_lookup_elem(&offsets, &key);
+		if (!o) {
+			struct stream_offsets fresh = {};
+			bpf_map_update_elem(&offsets, &key, &fresh, BPF_NOEXIST);
+			o = bpf_map_lookup_elem(&offsets, &key);
+		}
+		if (o)
+			h->stream_offset = __sync_fetch_and_add(direction == FATHOM_DIRECTION_EGRESS ? &o->egress : &o->ingress,
+								length);
+	} else {
+		h->flags |= FATHOM_TLS_UNJOINED;
+	}
+
+	__u64 copied = length;
+	__u32 cap = tls_config.max_bytes_per_call;
+	if (copied > cap)
+		copied = cap;
+	struct chunk_loop loop = {
+		.buffer = (__u64)buffer,
+		.copied = copied,
+		.length = length,
+		.base_offset = h->stream_offset,
+	};
+	/* bpf_loop: the verifier checks the body once instead of once per chunk. */
+	bpf_loop((copied + FATHOM_TLS_CHUNK - 1) / FATHOM_TLS_CHUNK, emit_chunk, &loop, 0);
+}
+
+static __always_inline void remember_fd(__u64 ssl, __s32 fd)
+{
+	struct ssl_key key = { .ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	bpf_map_update_elem(&ssl_fds, &key, &fd, BPF_ANY);
+}
+
+static __always_inline __s32 known_fd(__u64 ssl)
+{
+	struct ssl_key key = { .ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	__s32 *fd = bpf_map_lookup_elem(&ssl_fds, &key);
+	return fd ? *fd : -1;
+}
+
+static __always_inline void enter_call(void *ssl, const void *buffer, __u64 length, void *read_bytes, __u8 direction)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call call = {
+		.ssl = (__u64)ssl,
+		.buffer = (__u64)buffer,
+		.length = length,
+		.read_bytes = (__u64)read_bytes,
+		.fd = -1,
+		.direction = direction,
+	};
+	bpf_map_update_elem(&calls, &id, &call, BPF_ANY);
+}
+
+/* SSL_set_fd names the connection's fd outright (curl, Python, most servers call it once per connection): reads
+ * served from the library's buffer before any syscall of the new connection are then not joined to an old fd that
+ * an earlier SSL* at the same address used. */
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_set_fd, void *ssl, int fd)
+{
+	remember_fd((__u64)ssl, fd);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_write, void *ssl, const void *buffer, int length)
+{
+	if (length > 0)
+		enter_call(ssl, buffer, (__u64)length, NULL, FATHOM_DIRECTION_EGRESS);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_write_ex, void *ssl, const void *buffer, __u64 length)
+{
+	if (length > 0)
+		enter_call(ssl, buffer, length, NULL, FATHOM_DIRECTION_EGRESS);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_read, void *ssl, void *buffer)
+{
+	enter_call(ssl, buffer, 0, NULL, FATHOM_DIRECTION_INGRESS);
+	return 0;
+}
+
+SEC("uprobe")
+int BPF_KPROBE(tls_ssl_read_ex, void *ssl, void *buffer, __u64 length, void *read_bytes)
+{
+	enter_call(ssl, buffer, 0, read_bytes, FATHOM_DIRECTION_INGRESS);
+	return 0;
+}
+
+/* The read's real length is known only at return; the fd came from a nested syscall, else from an earlier one. */
+static __always_inline void leave_read(__s64 result, bool extended)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *call = bpf_map_lookup_elem(&calls, &id);
+	if (!call)
+		return;
+	struct tls_call c = *call;
+	bpf_map_delete_elem(&calls, &id);
+	if (c.direction != FATHOM_DIRECTION_INGRESS)
+		return;
+	__u64 length = 0;
+	if (extended) {
+		if (result != 1 || !c.read_bytes || bpf_probe_read_user(&length, sizeof(length), (void *)c.read_bytes) < 0)
+			return;
+	} else {
+		if (result <= 0)
+			return;
+		length = (__u64)result;
+	}
+	if (length == 0)
+		return;
+	__s32 fd = c.fd >= 0 ? c.fd : known_fd(c.ssl);
+	emit_call(fd, FATHOM_DIRECTION_INGRESS, (const __u8 *)c.buffer, length);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_ssl_read_return, int result)
+{
+	leave_read(result, false);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_ssl_read_ex_return, int result)
+{
+	leave_read(result, true);
+	return 0;
+}
+
+/* A read/write-family syscall: inside a TLS call on this thread, it names the call's fd. A write's plaintext is
+ * known since the entry probe, so it is emitted here and the call forgotten: SSL_write needs no return probe. */
+static __always_inline void nested_syscall(__s32 fd, bool writing)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *call = bpf_map_lookup_elem(&calls, &id);
+	if (!call)
+		return;
+	/* Libraries with memory BIOs (Node) write the ciphertext after the call, and the thread may first touch
+	 * eventfds or pipes: only a socket's fd names the connection. */
+	if (!sock_of_fd(fd))
+		return;
+	if (call->direction == FATHOM_DIRECTION_EGRESS) {
+		if (!writing)
+			return; /* a write that first reads (renegotiation, post-handshake messages): wait for its write */
+		struct tls_call c = *call;
+		bpf_map_delete_elem(&calls, &id);
+		remember_fd(c.ssl, fd);
+		emit_call(fd, FATHOM_DIRECTION_EGRESS, (const __u8 *)c.buffer, c.length);
+		return;
+	}
+	if (call->fd < 0) {
+		call->fd = fd;
+		remember_fd(call->ssl, fd);
+	}
+}
+
+#define NESTED(name, writing)                                                 \
+	SEC("tracepoint/syscalls/sys_enter_" #name)                           \
+	int tls_enter_##name(struct trace_event_raw_sys_enter *ctx)           \
+	{                                                                     \
+		nested_syscall((__s32)ctx->args[0], writing);                 \
+		return 0;                                                     \
+	}
+
+NESTED(write, true)
+NESTED(writev, true)
+NESTED(sendto, true)
+NESTED(sendmsg, true)
+NESTED(read, false)
+NESTED(readv, false)
+NESTED(recvfrom, false)
+NESTED(recvmsg, false)
+
+SEC("tracepoint/sched/sched_process_exec")
+int tls_exec(struct trace_event_raw_sched_process_exec *ctx)
+{
+	struct fathom_exec_event *event = bpf_ringbuf_reserve(&exec_events, sizeof(*event), 0);
+	if (!event)
+		return 0;
+	event->pid = bpf_get_current_pid_tgid() >> 32;
+	bpf_ringbuf_submit(event, 0);
+	return 0;
+}
