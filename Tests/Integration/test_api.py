@@ -18,14 +18,16 @@ SCOPE = f'dst.ip == "{SERVER}"'
 def checkout_traffic(hosts, agents, tmp_path):
     """An agent, and a client in host a calling a server in host b: 6 checkouts (2 fail with 503), 3 carts."""
     agent = agents(tmp_path / "data", "--capture", "ebpf")
-    server = subprocess.Popen(in_netns(hosts.b, [sys.executable, TRAFFIC, "http-server", hosts.b4, "8080", "60"]),
+    # Client and server on one CPU: the drainer empties the per-CPU rings one after another, so a connection whose
+    # packets are handled on two CPUs can reach the dissector out of order (an open bug, see the README).
+    server = subprocess.Popen(["taskset", "-c", "0"] + in_netns(hosts.b, [sys.executable, TRAFFIC, "http-server", hosts.b4, "8080", "60"]),
                               stdout=subprocess.PIPE, text=True)
     assert server.stdout.readline().strip() == "ready"
     base = f"http://{hosts.b4}:8080"
     urls = [f"{base}/api/v1/checkout?status={503 if i % 3 == 0 else 200}" for i in range(6)]
     urls += [f"{base}/api/v1/cart?status=200" for _ in range(3)]
     for url in urls:
-        run(*in_netns(hosts.a, ["curl", "-s", "-o", "/dev/null", "-H", "Authorization: Bearer top-secret", url]))
+        run("taskset", "-c", "0", *in_netns(hosts.a, ["curl", "-s", "-o", "/dev/null", "-H", "Authorization: Bearer top-secret", url]))
     assert hosts.b4 == SERVER
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:  # live dissection follows the recording within a fraction of a second
@@ -48,8 +50,8 @@ def test_seed_drill_down_queries_return_exactly_the_calls_driven(checkout_traffi
     assert calls(agent, kfl=SCOPE)["total"] == 9
     assert boundaries["recording"]["segments"] >= 1
 
-    failed = calls(agent, kfl="response.status==503")
-    assert [(c["method"], c["path"], c["status"]) for c in failed["calls"]] == [("GET", "/api/v1/checkout", 503)] * 2
+    failed = calls(agent, kfl="response.status==503", format="full")
+    assert [(c["method"], c["path"], c["status"]) for c in failed["calls"]] == [("GET", "/api/v1/checkout", 503)] * 2, failed
     assert failed["total"] == 2 and failed["total_is_exact"] is True
     both = calls(agent, kfl='request.path=="/api/v1/checkout" and response.status==503', format="full")
     assert len(both["calls"]) == 2 and not both["truncated"]
