@@ -124,18 +124,10 @@ public final class DissectionEngine {
         if let existing {
             connection = existing
         } else {
-            guard connections.count < configuration.maxConnections else {
-                emitter.statistics.connectionsNotTracked += 1
-                return
-            }
-            let session = ConnectionSession(
-                connectionID: nextConnectionID(), client: key.sender(of: key.likelyClientDirection),
-                server: key.sender(of: 1 - key.likelyClientDirection), captureSource: metadata.source,
-                configuration: configuration, emitter: emitter)
+            guard let session = openSession(key, metadata, tracked: connections.count) else { return }
             connection = TCPConnection(key: key, session: session, now: now)
             connection.primaryCookie = metadata.socketCookie
             connections[key] = connection
-            emitter.statistics.connectionsOpened += 1
         }
         let isMirror = metadata.socketCookie != 0 && connection.primaryCookie != 0
             && metadata.socketCookie != connection.primaryCookie
@@ -434,6 +426,19 @@ public final class DissectionEngine {
 
     // MARK: UDP
 
+    /// A session for a new TCP connection or UDP conversation, or nil (counted) when `tracked` is at the bound.
+    private func openSession(_ key: FlowKey, _ metadata: PacketMetadata, tracked: Int) -> ConnectionSession? {
+        guard tracked < configuration.maxConnections else {
+            emitter.statistics.connectionsNotTracked += 1
+            return nil
+        }
+        emitter.statistics.connectionsOpened += 1
+        return ConnectionSession(
+            connectionID: nextConnectionID(), client: key.sender(of: key.likelyClientDirection),
+            server: key.sender(of: 1 - key.likelyClientDirection), captureSource: metadata.source,
+            configuration: configuration, emitter: emitter)
+    }
+
     private func processUDP(_ metadata: PacketMetadata, _ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer) {
         let now = metadata.timestampNanoseconds
         let (key, direction) = FlowKey.of(packet)
@@ -441,18 +446,10 @@ public final class DissectionEngine {
         if let existing = conversations[key] {
             conversation = existing
         } else {
-            guard conversations.count < configuration.maxConnections else {
-                emitter.statistics.connectionsNotTracked += 1
-                return
-            }
-            let session = ConnectionSession(
-                connectionID: nextConnectionID(), client: key.sender(of: key.likelyClientDirection),
-                server: key.sender(of: 1 - key.likelyClientDirection), captureSource: metadata.source,
-                configuration: configuration, emitter: emitter)
+            guard let session = openSession(key, metadata, tracked: conversations.count) else { return }
             conversation = UDPConversation(key: key, session: session, now: now)
             conversation.primaryCookie = metadata.socketCookie
             conversations[key] = conversation
-            emitter.statistics.connectionsOpened += 1
         }
         if metadata.socketCookie != 0, conversation.primaryCookie != 0, metadata.socketCookie != conversation.primaryCookie {
             // The other local socket's copy of the same datagram.

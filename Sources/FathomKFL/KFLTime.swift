@@ -1,3 +1,4 @@
+import FathomModel
 /// CEL timestamps (RFC 3339) and durations ("1h30m", "1.5s", "250ms") to and from nanoseconds, without Foundation.
 enum KFLTime {
     static let nanosecondsPerSecond: Int64 = 1_000_000_000
@@ -62,7 +63,7 @@ enum KFLTime {
     static func format(timestampNanoseconds: Int64) -> String {
         let (seconds, nanoseconds) = floorDivide(timestampNanoseconds, nanosecondsPerSecond)
         let (days, secondOfDay) = floorDivide(seconds, 86_400)
-        let (year, month, day) = civilFromDays(days)
+        let (year, month, day) = civilDate(daysSinceEpoch: days)
         var text = pad(year, 4) + "-" + pad(month, 2) + "-" + pad(day, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
             + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2)
         if nanoseconds != 0 { text += "." + trimmedFraction(nanoseconds) }
@@ -169,15 +170,5 @@ enum KFLTime {
         return era * 146_097 + dayOfEra - 719_468
     }
 
-    private static func civilFromDays(_ days: Int64) -> (Int64, Int64, Int64) {
-        let shifted = days + 719_468
-        let era = (shifted >= 0 ? shifted : shifted - 146_096) / 146_097
-        let dayOfEra = shifted - era * 146_097
-        let yearOfEra = (dayOfEra - dayOfEra / 1460 + dayOfEra / 36_524 - dayOfEra / 146_096) / 365
-        let dayOfYear = dayOfEra - (365 * yearOfEra + yearOfEra / 4 - yearOfEra / 100)
-        let monthIndex = (5 * dayOfYear + 2) / 153
-        let day = dayOfYear - (153 * monthIndex + 2) / 5 + 1
-        let month = monthIndex < 10 ? monthIndex + 3 : monthIndex - 9
-        return (yearOfEra + era * 400 + (month <= 2 ? 1 : 0), month, day)
-    }
+
 }
