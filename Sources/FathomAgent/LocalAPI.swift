@@ -9,9 +9,9 @@ import Foundation
 final class LocalAPI: Sendable {
     let node: String
     let status: AgentStatus
-    private let calls: CallsDatabase
+    let calls: CallsDatabase
     private let recording: RecordingStatistics
-    private let dissection: LiveDissection
+    let dissection: LiveDissection
     /// Authorization, cookies and API keys are shown as "[redacted]" unless the agent was told otherwise.
     private let showSecrets: Bool
 
@@ -122,7 +122,7 @@ final class LocalAPI: Sendable {
 
     // MARK: helpers
 
-    private func compile(_ kfl: String) throws -> KFLFilter {
+    func compile(_ kfl: String) throws -> KFLFilter {
         do {
             return try KFL.compile(kfl)
         } catch {
