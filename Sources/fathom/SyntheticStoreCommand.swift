@@ -24,8 +24,8 @@ struct SyntheticStoreCommand: ParsableCommand {
         let flowCount = flows ?? max(calls / 10, 1)
         let batch = 10_000
         for first in stride(from: 0, to: max(calls, flowCount), by: batch) {
-            let callBatch = (first..<min(first + batch, calls)).map { Self.call($0, ts: oldest + Int64($0)) }
-            let flowBatch = (first..<min(first + batch, flowCount)).map { Self.flow($0, start: oldest + Int64($0) * 10) }
+            let callBatch = (first..<max(first, min(first + batch, calls))).map { Self.call($0, ts: oldest + Int64($0)) }
+            let flowBatch = (first..<max(first, min(first + batch, flowCount))).map { Self.flow($0, start: oldest + Int64($0) * 10) }
             try store.insert(callBatch, flows: flowBatch)
         }
         print("{\"calls\": \(calls), \"flows\": \(flowCount), \"oldest_ms\": \(oldest), \"newest_ms\": \(newest)}")

@@ -81,7 +81,7 @@ def test_every_tool_over_http_matches_its_schema(closed_flows):
         assert {f["name"] for f in results["list_fields"].structured_content["fields"]} >= {"transport", "bytes", "resets"}
         flow_list = results["list_l4_flows"]
         assert flow_list.structured_content["total"] == 9
-        assert flow_list.content[0].text.startswith("covers:") and flow_list.content[0].text.count(" -> ") == 9
+        assert flow_list.content[0].text.startswith("covers:") and flow_list.content[0].text.count(" -> 10.213.7.2:8080 ") == 9
         summary = results["get_l4_flow_summary"]
         assert summary.structured_content["totals"]["flows"] == 9 and "TCP handshake RTT" in summary.content[0].text
         assert "untrusted-data" in results["get_api_call"].content[0].text
