@@ -33,6 +33,7 @@ final class LocalAPI: Sendable {
     func dataBoundaries() throws -> DataBoundaries {
         let r = recording.snapshot()
         let c = try calls.boundaries()
+        let f = try calls.flowBoundaries()
         return DataBoundaries(nodes: [
             DataBoundaries.Node(
                 node: node, captureSource: status.captureSource.rawValue,
@@ -40,6 +41,7 @@ final class LocalAPI: Sendable {
                                  newestMs: r.newestPacketNanoseconds == 0 ? nil : Int64(r.newestPacketNanoseconds / 1_000_000),
                                  bytes: r.bytesOnDisk, segments: r.segmentCount),
                 calls: .init(oldestMs: c.oldest, newestMs: c.newest, count: c.count),
+                flows: .init(oldestMs: f.oldest, newestMs: f.newest, count: f.count),
                 liveDissection: dissection.isEnabled, dissectionLagSeconds: dissection.lagSeconds)
         ])
     }
@@ -185,6 +187,8 @@ struct DataBoundaries: Codable, Sendable {
         var captureSource: String
         var recording: Range
         var calls: Range
+        /// L4 flows: earliest start, latest end, count.
+        var flows: Range
         var liveDissection: Bool
         var dissectionLagSeconds: Double
     }

@@ -26,7 +26,7 @@ struct FathomTools: Sendable {
     static let definitions: [Tool] = [
         Tool(
             name: "get_data_boundaries",
-            description: "What is recorded: per node, the time range of raw traffic and of dissected calls, bytes held, and whether live dissection is on. Call first.",
+            description: "What is recorded: per node, the time range of raw traffic, of dissected calls and of L4 flows, bytes held, and whether live dissection is on. Call first.",
             inputSchema: object([:]), annotations: readOnly,
             outputSchema: object(["nodes": .object(["type": "array"])], required: ["nodes"])),
         Tool(

@@ -101,6 +101,7 @@ def test_summary_totals_rtt_percentiles_and_end_reasons(closed_flows):
     assert [g["key"] for g in summary["by_protocol"]] == ["tcp/http"]
     assert [g["key"] for g in summary["by_namespace"]] == ["(no namespace)"]
     assert summary["covers"]["flows_stored"] >= 9 and summary["covers"]["live_dissection"] is True
+    assert json.loads(agent.get("/mcp/data-boundaries"))["nodes"][0]["flows"]["count"] >= 9
 
 
 def test_bad_arguments_say_what_is_valid(closed_flows):
