@@ -75,6 +75,7 @@ bench: root deps build-release
 	bench/dissect.sh $(FATHOM)
 	scripts/kfl-bench.sh
 	python3 bench/kfl_bench.py
+	FATHOM=$(FATHOM) python3 bench/mcp_latency.py 1000000
 
 bpf: $(BPF_OBJECTS)
 
