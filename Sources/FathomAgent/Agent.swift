@@ -16,6 +16,7 @@ public final class Agent {
     private let store: SegmentStore
     private let dissection: LiveDissection
     private let calls: CallsDatabase
+    private let attribution: AgentAttribution
     private let logger: Logger
 
     /// Opens the recording and starts capturing. Throws a message fit for the user when neither is possible.
@@ -30,15 +31,18 @@ public final class Agent {
         let store = try SegmentStore(configuration: recording)
         self.store = store
         calls = try CallsDatabase(path: configuration.dataDirectory + "/calls.db")
+        attribution = try AgentAttribution(configuration: configuration, logger: logger)
         dissection = LiveDissection(
             catalog: store.catalog, recording: store.statistics, calls: calls, node: configuration.nodeName,
-            ownEndpoint: (configuration.listenHost, configuration.listenPort), logger: logger)
+            ownEndpoint: (configuration.listenHost, configuration.listenPort), attribution: attribution.makeIngest(),
+            logger: logger)
         dissection.setEnabled(configuration.liveDissection)
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
         self.capture = capture
         tls = AgentTLS(packetCapture: capture, configuration: configuration, logger: logger)
         status = AgentStatus(features: features, captureSource: capture.source, fallbackReason: fallbackReason)
+        attribution.start(capture: capture)
         dissection.start()
     }
 
@@ -105,6 +109,7 @@ public final class Agent {
     }
 
     func shutdown() {
+        attribution.stop()
         tls.stop()
         capture.stop()
         store.close()
@@ -114,7 +119,7 @@ public final class Agent {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = AgentRoutes(
-            status: status, metricSources: [capture, RecordingMetrics(store.statistics), dissection, tls],
+            status: status, metricSources: [capture, RecordingMetrics(store.statistics), dissection, tls, attribution],
             bearerToken: configuration.bearerToken, setPaused: { [capture] in capture.setPaused($0) },
             api: (
                 LocalAPI(
@@ -123,6 +128,7 @@ public final class Agent {
             )
         ).router()
         tls.addRoutes(to: router)
+        AgentRoutes.addWorkloads(to: router, attribution: attribution)
         return router
     }
 }

@@ -47,7 +47,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     /// `ownEndpoint` is the agent's listen address: calls to it are the agent's own API traffic, not the node's.
     init(
         catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String,
-        ownEndpoint: (host: String, port: Int), logger: Logger
+        ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil, logger: Logger
     ) {
         self.catalog = catalog
         self.recording = recording
@@ -55,7 +55,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         self.logger = logger
         // Calls of this run get ids that no earlier run used: the run's start time in base 36 is part of them.
         let run = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
-        collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint)
+        collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint, attribution: attribution)
         engine = DissectionEngine(node: node, sink: collector)
         nextSequence = (catalog.segments().map(\.sequence).max() ?? 0) + (catalog.segments().isEmpty ? 0 : 1)
     }
@@ -133,7 +133,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             guard let current = reader else { return false }
             do {
                 while remaining > 0, let record = try current.next() {
-                    engine.process(record.metadata, record.bytes)
+                    dissect(record)
                     counters.position.store(record.metadata.timestampNanoseconds, ordering: .relaxed)
                     counters.packetsRead.add(1, ordering: .relaxed)
                     remaining -= 1
@@ -153,13 +153,18 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             }
             current.resumeAtEnd()
             do {
-                while let record = try current.next() { engine.process(record.metadata, record.bytes) }
+                while let record = try current.next() { dissect(record) }
             } catch {
                 counters.unreadableSegments.add(1, ordering: .relaxed)
             }
             finishSegment()
         }
         return true
+    }
+
+    private func dissect(_ record: PacketRecord) {
+        collector.attribution?.observe(record.metadata, record.bytes)
+        engine.process(record.metadata, record.bytes)
     }
 
     private func openNextSegment() -> Bool {
@@ -245,14 +250,17 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
 private final class Collector: DissectionSink {
     private let idPrefix: String
     private let ownEndpoint: (host: String, port: Int)
+    /// Names both ends of each call before it is stored; nil in tests without attribution.
+    let attribution: IngestAttribution?
     private var sequence: UInt64 = 0
     private var pending: [Call] = []
     private var flows = 0
     private var own = 0
 
-    init(idPrefix: String, ownEndpoint: (host: String, port: Int)) {
+    init(idPrefix: String, ownEndpoint: (host: String, port: Int), attribution: IngestAttribution?) {
         self.idPrefix = idPrefix
         self.ownEndpoint = ownEndpoint
+        self.attribution = attribution
     }
 
     func emit(call: Call) {
@@ -265,12 +273,13 @@ private final class Collector: DissectionSink {
         var call = call
         sequence += 1
         call.id = "\(idPrefix)-\(sequence)"
+        attribution?.attribute(&call)
         pending.append(call)
     }
 
     func emit(flow: Flow) { flows += 1 }
 
-    func learned(name: String, for ip: String) {}
+    func learned(name: String, for ip: String) { attribution?.learned(name: name, for: ip) }
 
     func take() -> (calls: [Call], flows: Int, own: Int) {
         defer {

@@ -82,7 +82,7 @@ struct FathomTools: Sendable {
             name: "disable_dissection", description: "Turns live dissection off; the raw recording goes on.",
             inputSchema: object([:]), annotations: toggle,
             outputSchema: object(["enabled": .object(["type": "boolean"])], required: ["enabled"])),
-    ]
+    ] + workloadDefinitions
 
     func call(_ name: String, _ arguments: [String: Value]) async -> CallTool.Result {
         do {
@@ -110,6 +110,7 @@ struct FathomTools: Sendable {
             case "disable_dissection":
                 return try await json(client.post("/dissection/disable"))
             default:
+                if let result = try await callWorkloadTool(name, args) { return result }
                 throw BadArgument("no tool named `\(name)`; tools: \(Self.definitions.map(\.name).joined(separator: ", "))")
             }
         } catch {
@@ -122,12 +123,12 @@ struct FathomTools: Sendable {
         "list_api_calls": ["kfl", "limit", "format", "start", "end", "cursor", "db"],
         "get_api_call": ["id", "max_payload"],
         "list_fields": ["group"],
-    ]
+    ].merging(workloadArguments) { a, _ in a }
 
     // MARK: answers
 
     /// The agent's JSON as structured content, and the same JSON as compact text.
-    private func json(_ answer: AgentClient.Answer) throws -> CallTool.Result {
+    func json(_ answer: AgentClient.Answer) throws -> CallTool.Result {
         let value = try decoded(answer)
         return try CallTool.Result(content: [.text(String(decoding: answer.body, as: UTF8.self))], structuredContent: value)
     }

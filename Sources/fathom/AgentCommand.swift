@@ -27,6 +27,7 @@ struct AgentCommand: AsyncParsableCommand {
     var tlsMaxBytesPerCall: UInt32 = 1 << 20
     @Option(help: "Bearer token required by the HTTP API.") var token: String?
     @Option(help: "File holding the bearer token.") var tokenFile: String?
+    @OptionGroup var attribution: AgentAttributionOptions
 
     func run() async throws {
         var logger = Logger(label: "fathom.agent")
@@ -47,6 +48,7 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.excludeCgroups = excludeCgroups
         configuration.tls = tls == .on
         configuration.tlsMaxBytesPerCall = tlsMaxBytesPerCall
+        configuration.attribution = try attribution.configuration()
         configuration.bearerToken = try token ?? tokenFile.map {
             try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
