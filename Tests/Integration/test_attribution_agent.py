@@ -20,13 +20,23 @@ REQUESTS = 5
 ONE_CPU = ["taskset", "-c", "0"]
 # Waits for the client's go file, calls `url/<i>` REQUESTS times, writes the done file, then idles so that the pod's
 # cgroup keeps its one process (the agent names a packet's process from its cgroup).
+# With a DNS server and a name as arguments 4 and 5, it first resolves the name there (one A query over UDP) and calls
+# the address it gets.
 CLIENT = """
-import os, sys, time, urllib.request, urllib.error
+import os, socket, struct, sys, time, urllib.request, urllib.error
 go, url, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 for _ in range(1200):
     if os.path.exists(go):
         break
     time.sleep(0.05)
+if len(sys.argv) > 5:
+    query = struct.pack(">HHHHHH", 0x5a17, 0x0100, 1, 0, 0, 0)
+    query += b"".join(bytes([len(l)]) + l.encode() for l in sys.argv[5].split(".")) + b"\\0" + struct.pack(">HH", 1, 1)
+    s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    s.settimeout(5)
+    s.sendto(query, (sys.argv[4], 53))
+    answer = s.recv(512)
+    url = f"http://{socket.inet_ntoa(answer[-4:])}:8080"
 for i in range(n):
     try:
         urllib.request.urlopen(f"{url}/item-{i}", timeout=5).read()
@@ -70,13 +80,28 @@ def server_pod(cluster, namespace, app, service, index):
     return pod
 
 
-def client_pod(cluster, namespace, app, index, server, tmp_path):
-    """A client pod whose process waits for its go file before calling `server`."""
+def client_pod(cluster, namespace, app, index, server, tmp_path, resolve=()):
+    """A client pod whose process waits for its go file before calling `server` (or what `resolve` = (DNS server
+    pod, name) answers)."""
     pod = Pod(namespace, f"{app}-5d8f7c9b4-{index}x2z", f"{cluster.subnet}.{20 + index}", container="web")
     pod.go = str(tmp_path / f"go-{app}")
     cluster.publish_pod(pod, {"app": app}, created=time.time() - 600)
-    cluster.start_pod(pod, ONE_CPU + [sys.executable, "-c", CLIENT, pod.go, f"http://{server.ip}:8080", str(REQUESTS)])
+    dns = [resolve[0].ip, resolve[1]] if resolve else []
+    cluster.start_pod(pod, ONE_CPU + [sys.executable, "-c", CLIENT, pod.go, f"http://{server.ip}:8080", str(REQUESTS), *dns])
     return pod
+
+
+# Answers every A query with one address (argv[2]), on argv[1]:53.
+DNS_SERVER = """
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind((sys.argv[1], 53))
+while True:
+    query, peer = s.recvfrom(512)
+    end = query.index(b"\\0", 12) + 5
+    s.sendto(query[:2] + struct.pack(">HHHHH", 0x8180, 1, 1, 0, 0) + query[12:end]
+             + b"\\xc0\\x0c" + struct.pack(">HHIH", 1, 1, 60, 4) + socket.inet_aton(sys.argv[2]), peer)
+"""
 
 
 def start_agent(agents, cluster, tmp_path, *extra):
@@ -198,3 +223,22 @@ def test_excluded_namespace_is_not_recorded_and_targets_says_why(cluster, agents
         assert by_pod[pod.name]["cgroup_id"] == pod_cgroup_id(pod)
     assert by_pod[frontend.name]["captured"] is True
     assert agent.metric_sum("fathom_targeting_cgroups") == 2
+
+
+def test_names_learned_from_dns_answers(cluster, agents, tmp_path):
+    agent = start_agent(agents, cluster, tmp_path)
+    cart = server_pod(cluster, NS, "cart", "cart-service", 1)
+    dns = Pod("kube-system", "coredns-6d4b75cb6d-9k2xq", f"{cluster.subnet}.25", container="coredns")
+    cluster.publish_pod(dns, {"k8s-app": "kube-dns"}, created=time.time() - 600)
+    cluster.start_pod(dns, ONE_CPU + [sys.executable, "-c", DNS_SERVER, dns.ip, cart.ip])
+    frontend = client_pod(cluster, NS, "frontend", 2, cart, tmp_path, resolve=(dns, "cart.shop.example"))
+    drive(agent, frontend)
+
+    named = 'dst.dns == "cart.shop.example"'
+    assert wait_until(lambda: calls(agent, named)["total"] >= REQUESTS), agent.output()[-3000:]
+    time.sleep(1)
+    listed = calls(agent, named, format="full")
+    assert listed["total"] == REQUESTS and {c["dst"]["pod"] for c in listed["calls"]} == {cart.name}, listed
+    lookup = calls(agent, f'dns && src.pod.name == "{frontend.name}"', format="full")
+    assert [(c["path"], c["dst"]["pod"], c["dst"]["namespace"]) for c in lookup["calls"]] == \
+        [("cart.shop.example", dns.name, "kube-system")], lookup
