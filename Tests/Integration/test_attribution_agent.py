@@ -242,3 +242,26 @@ def test_names_learned_from_dns_answers(cluster, agents, tmp_path):
     lookup = calls(agent, f'dns && src.pod.name == "{frontend.name}"', format="full")
     assert [(c["path"], c["dst"]["pod"], c["dst"]["namespace"]) for c in lookup["calls"]] == \
         [("cart.shop.example", dns.name, "kube-system")], lookup
+
+
+def test_included_namespace_only_is_recorded(cluster, agents, tmp_path):
+    """With an include rule only the included pods' sockets are recorded (the host's and other namespaces' are not),
+    and /targets says which pods are left out and why."""
+    agent = start_agent(agents, cluster, tmp_path, "--include-namespace", NS)
+    cart = server_pod(cluster, NS, "cart", "cart-service", 1)
+    frontend = client_pod(cluster, NS, "frontend", 2, cart, tmp_path)
+    api = server_pod(cluster, "batch", "report-api", "report-api", 3)
+    worker = client_pod(cluster, "batch", "report-worker", 4, api, tmp_path)
+    for pod in (cart, api, worker):
+        assert wait_until(lambda: (target(agent, pod) or {}).get("cgroup_id") == pod_cgroup_id(pod)), get_json(agent, "/targets")
+    drive(agent, worker)
+    drive(agent, frontend)
+    assert wait_until(lambda: calls(agent, 'dst.svc == "cart-service"')["total"] >= REQUESTS), agent.output()[-3000:]
+    time.sleep(1)
+
+    assert calls(agent, 'dst.svc == "cart-service"')["total"] == REQUESTS
+    assert calls(agent, f'src.ip == "{worker.ip}" or dst.ip == "{api.ip}"')["total"] == 0
+    assert calls(agent, 'src.namespace != "shop" && dst.namespace != "shop"')["total"] == 0, "nothing outside the namespace"
+    by_pod = {t["pod"]: t for t in get_json(agent, "/targets")["pods"]}
+    assert by_pod[worker.name]["captured"] is False and "--include-namespace" in by_pod[worker.name]["reason"], by_pod
+    assert by_pod[cart.name]["captured"] is True and "namespace shop is included" in by_pod[cart.name]["reason"]
