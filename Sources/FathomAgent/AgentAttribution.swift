@@ -21,6 +21,7 @@ final class AgentAttribution: MetricsSource, Sendable {
     /// cgroup ids this agent put into the targeting map, and how.
     private let applied = Mutex<[UInt64: TargetKind]>([:])
     private let targetingErrors = Atomic<UInt64>(0)
+    private let captureSource = Mutex("")
     /// How often pod targeting is recomputed.
     static let targetingInterval: Duration = .seconds(1)
 
@@ -46,6 +47,7 @@ final class AgentAttribution: MetricsSource, Sendable {
 
     /// Starts the watch and, when packet capture is eBPF, the targeting loop that keeps its cgroup maps in step.
     func start(capture: PacketCapture) {
+        captureSource.withLock { $0 = capture.source.rawValue }
         guard let watcher else { return }
         var started = [Task { await watcher.run() }]
         let bpf = capture as? BPFCapture
@@ -109,7 +111,7 @@ final class AgentAttribution: MetricsSource, Sendable {
     func targets() -> TargetsReport {
         guard watcher != nil else {
             return TargetsReport(
-                node: nodeName, cluster: "none", captureSource: "", enforcedInKernel: false,
+                node: nodeName, cluster: "none", captureSource: captureSource.withLock { $0 }, enforcedInKernel: false,
                 note: "no Kubernetes API configured: pods are unknown, and every pod's traffic on this node is recorded",
                 captured: 0, excluded: 0, podsOnOtherNodes: 0, pods: [])
         }

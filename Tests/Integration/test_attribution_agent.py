@@ -3,13 +3,14 @@ traffic between its pods is stored with pod, namespace, service, container and p
 /targets; namespace targeting keeps an excluded namespace's traffic out of the recording while /targets says why."""
 import json
 import os
+import subprocess
 import sys
 import time
 import urllib.parse
 
 import pytest
 
-from conftest import cgroup2_mount
+from conftest import TRAFFIC, Cgroups, cgroup2_mount, in_netns, run
 from cluster import LocalCluster, Pod, service_object, slice_object
 from test_mcp import with_session
 
@@ -193,7 +194,6 @@ def test_calls_carry_pods_services_and_processes(cluster, agents, tmp_path):
 
 def agent_error(agent, path):
     """The JSON body of an API error (curl -f would hide it)."""
-    import subprocess
     out = subprocess.run(["curl", "-s", "--max-time", "5", f"http://127.0.0.1:{agent.port}{path}"], capture_output=True, text=True)
     return json.loads(out.stdout)
 
@@ -265,3 +265,33 @@ def test_included_namespace_only_is_recorded(cluster, agents, tmp_path):
     by_pod = {t["pod"]: t for t in get_json(agent, "/targets")["pods"]}
     assert by_pod[worker.name]["captured"] is False and "--include-namespace" in by_pod[worker.name]["reason"], by_pod
     assert by_pod[cart.name]["captured"] is True and "namespace shop is included" in by_pod[cart.name]["reason"]
+
+
+def test_without_a_cluster_local_processes_still_name_their_end(hosts, cgroups, agents, tmp_path, monkeypatch):
+    """No Kubernetes API: /targets and /mcp/workloads say so (not "nothing there"), and a call's server end is named
+    by the one process of its cgroup."""
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    agent = agents(tmp_path / "data", "--capture", "ebpf", "--tls", "off")
+    targets = get_json(agent, "/targets")
+    assert targets["cluster"] == "none" and "no Kubernetes API" in targets["note"] and targets["capture_source"] == "ebpf"
+    assert get_json(agent, "/mcp/workloads") == {"workloads": [], "total": 0, "truncated": False, "namespaces": [], "cluster": "none"}
+
+    server_cgroup, _ = cgroups.make("server")
+    server = subprocess.Popen(Cgroups.wrap(server_cgroup, ONE_CPU + in_netns(hosts.b, [sys.executable, TRAFFIC, "http-server", hosts.b4, "8080", "30"])),
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert server.stdout.readline().strip() == "ready"
+        for _ in range(REQUESTS):
+            run(*ONE_CPU, *in_netns(hosts.a, ["curl", "-s", "-o", "/dev/null", f"http://{hosts.b4}:8080/status/200"]))
+        scope = f'dst.ip == "{hosts.b4}"'
+        assert wait_until(lambda: calls(agent, scope)["total"] >= REQUESTS), agent.output()[-3000:]
+        listed = calls(agent, scope, format="full")
+        assert listed["total"] == REQUESTS
+        for call in listed["calls"]:
+            dst = call["dst"]
+            assert dst["process"].startswith("python3") and dst["pid"] == server.pid and dst["resolution"] == "host", dst
+            assert "pod" not in dst and call["src"]["resolution"] in ("no-cluster", "host"), call["src"]
+        assert calls(agent, f'{scope} && dst.name.startsWith("python3")')["total"] == REQUESTS
+    finally:
+        server.kill()
+        server.wait()
