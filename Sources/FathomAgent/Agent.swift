@@ -17,6 +17,7 @@ public final class Agent {
     private let dissection: LiveDissection
     private let calls: CallsDatabase
     private let attribution: AgentAttribution
+    private let mcpSessions: MCPSessions
     private let logger: Logger
 
     /// Opens the recording and starts capturing. Throws a message fit for the user when neither is possible.
@@ -37,6 +38,7 @@ public final class Agent {
             ownEndpoint: (configuration.listenHost, configuration.listenPort), attribution: attribution.makeIngest(),
             logger: logger)
         dissection.setEnabled(configuration.liveDissection)
+        mcpSessions = MCPSessions(token: configuration.bearerToken)
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
         self.capture = capture
@@ -104,6 +106,9 @@ public final class Agent {
         let app = Application(
             router: makeRouter(),
             configuration: .init(address: .hostname(configuration.listenHost, port: configuration.listenPort), serverName: "fathom"),
+            onServerRunning: { [mcpSessions, configuration] channel in
+                await mcpSessions.setAgent(host: configuration.listenHost, port: channel.localAddress?.port ?? configuration.listenPort)
+            },
             logger: logger)
         try await app.runService()
     }
@@ -125,7 +130,8 @@ public final class Agent {
                 LocalAPI(
                     node: configuration.nodeName, status: status, calls: calls, recording: store.statistics,
                     dissection: dissection, showSecrets: configuration.showSecrets), dissection
-            )
+            ),
+            mcp: MCPEndpoint(sessions: mcpSessions, allowedOrigins: configuration.mcpAllowedOrigins)
         ).router()
         tls.addRoutes(to: router)
         AgentRoutes.addWorkloads(to: router, attribution: attribution)

@@ -190,6 +190,10 @@ final class IngestAttribution {
         attributor.attribute(&call, owners: owners)
     }
 
+    func attribute(_ flow: inout Flow) {
+        attributor.attribute(&flow, owners: owners)
+    }
+
     func learned(name: String, for ip: String) {
         attributor.dnsNames.learn(name: name, address: ip, ttl: 0, atMs: newestMs)
     }

@@ -38,6 +38,8 @@ public struct AgentConfiguration: Sendable {
     public var bearerToken: String?
     /// Where pod, service and process names come from (Kubernetes API, /proc) and which pods are captured.
     public var attribution = AttributionConfiguration()
+    /// Origins besides loopback ones that browser MCP clients may call `/mcp` from (DNS-rebinding protection).
+    public var mcpAllowedOrigins: [String] = []
 
     public init() {}
 

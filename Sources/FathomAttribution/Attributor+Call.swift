@@ -9,6 +9,13 @@ extension Attributor {
         attribute(&call.dst, at: timestampMs, owners: owners)
     }
 
+    /// Names both ends of `flow` as of its first packet, the same way.
+    public func attribute(_ flow: inout Flow, owners: SocketOwners?) {
+        let timestampMs = flow.start
+        attribute(&flow.src, at: timestampMs, owners: owners)
+        attribute(&flow.dst, at: timestampMs, owners: owners)
+    }
+
     private func attribute(_ endpoint: inout Endpoint, at timestampMs: Int64, owners: SocketOwners?) {
         var owner: SocketOwners.Owner?
         if let owners, let key = IPKey(endpoint.ip), let port = UInt16(exactly: endpoint.port) {
