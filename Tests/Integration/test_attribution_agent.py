@@ -159,6 +159,11 @@ def test_calls_carry_pods_services_and_processes(cluster, agents, tmp_path):
     for kfl in ['dst.svc == "cart-service"', 'dst.service.name == "cart-service" && src.namespace == "shop"',
                 f'src.pod == "{frontend.name}" and dst.pod.namespace == "shop"', 'src.process.startsWith("python3") && dst.svc == "cart-service"']:
         assert calls(agent, kfl)["total"] == REQUESTS, kfl
+    # Flows are named the same way (each urllib request is a connection of its own; a closed flow lingers 2 s).
+    pair = f'src.pod.name == "{frontend.name}" && dst.service.name == "cart-service"'
+    assert wait_until(lambda: get_json(agent, "/mcp/flows", kfl=pair)["total"] >= REQUESTS), get_json(agent, "/mcp/flows", kfl=pair)
+    flows = get_json(agent, "/mcp/flows", kfl=pair)["flows"]
+    assert len(flows) == REQUESTS and all(f["dst"]["pod"] == cart.name and f["src"]["process"].startswith("python3") for f in flows), flows
     compact = calls(agent, 'dst.svc == "cart-service"')["calls"][0]
     assert (compact["src"]["pod"], compact["dst"]["svc"], compact["dst"]["ns"]) == (frontend.name, "cart-service", NS), compact
 
