@@ -72,7 +72,7 @@ let package = Package(
             name: "FathomAgent",
             dependencies: [
                 "FathomCapture", "FathomPcapCapture", "FathomRecording", "FathomModel", "FathomDissect", "FathomStore",
-                "FathomKFL", "FathomMCP",
+                "FathomKFL", "FathomMCP", "FathomAttribution",
                 .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),

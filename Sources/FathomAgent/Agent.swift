@@ -16,6 +16,7 @@ public final class Agent {
     private let store: SegmentStore
     private let dissection: LiveDissection
     private let calls: CallsDatabase
+    private let attribution: AgentAttribution
     private let mcpSessions: MCPSessions
     private let logger: Logger
 
@@ -31,9 +32,11 @@ public final class Agent {
         let store = try SegmentStore(configuration: recording)
         self.store = store
         calls = try CallsDatabase(path: configuration.dataDirectory + "/calls.db")
+        attribution = try AgentAttribution(configuration: configuration, logger: logger)
         dissection = LiveDissection(
             catalog: store.catalog, recording: store.statistics, calls: calls, node: configuration.nodeName,
-            ownEndpoint: (configuration.listenHost, configuration.listenPort), logger: logger)
+            ownEndpoint: (configuration.listenHost, configuration.listenPort), attribution: attribution.makeIngest(),
+            logger: logger)
         dissection.setEnabled(configuration.liveDissection)
         mcpSessions = MCPSessions(token: configuration.bearerToken)
         let features = KernelFeatures.probe()
@@ -41,6 +44,7 @@ public final class Agent {
         self.capture = capture
         tls = AgentTLS(packetCapture: capture, configuration: configuration, logger: logger)
         status = AgentStatus(features: features, captureSource: capture.source, fallbackReason: fallbackReason)
+        attribution.start(capture: capture)
         dissection.start()
     }
 
@@ -110,6 +114,7 @@ public final class Agent {
     }
 
     func shutdown() {
+        attribution.stop()
         tls.stop()
         capture.stop()
         store.close()
@@ -119,7 +124,7 @@ public final class Agent {
 
     func makeRouter() -> Router<BasicRequestContext> {
         let router = AgentRoutes(
-            status: status, metricSources: [capture, RecordingMetrics(store.statistics), dissection, tls],
+            status: status, metricSources: [capture, RecordingMetrics(store.statistics), dissection, tls, attribution],
             bearerToken: configuration.bearerToken, setPaused: { [capture] in capture.setPaused($0) },
             api: (
                 LocalAPI(
@@ -129,6 +134,7 @@ public final class Agent {
             mcp: MCPEndpoint(sessions: mcpSessions, allowedOrigins: configuration.mcpAllowedOrigins)
         ).router()
         tls.addRoutes(to: router)
+        AgentRoutes.addWorkloads(to: router, attribution: attribution)
         return router
     }
 }

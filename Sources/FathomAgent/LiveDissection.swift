@@ -50,7 +50,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     /// `ownEndpoint` is the agent's listen address: calls to it are the agent's own API traffic, not the node's.
     init(
         catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String,
-        ownEndpoint: (host: String, port: Int), logger: Logger
+        ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil, logger: Logger
     ) {
         self.catalog = catalog
         self.recording = recording
@@ -58,7 +58,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         self.logger = logger
         // Calls of this run get ids that no earlier run used: the run's start time in base 36 is part of them.
         let run = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
-        collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint)
+        collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint, attribution: attribution)
         var dissection = DissectionConfiguration()
         dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
         engine = DissectionEngine(dissection, node: node, sink: collector)
@@ -138,7 +138,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             guard let current = reader else { return false }
             do {
                 while remaining > 0, let record = try current.next() {
-                    engine.process(record.metadata, record.bytes)
+                    dissect(record)
                     counters.position.store(record.metadata.timestampNanoseconds, ordering: .relaxed)
                     counters.packetsRead.add(1, ordering: .relaxed)
                     remaining -= 1
@@ -158,13 +158,18 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             }
             current.resumeAtEnd()
             do {
-                while let record = try current.next() { engine.process(record.metadata, record.bytes) }
+                while let record = try current.next() { dissect(record) }
             } catch {
                 counters.unreadableSegments.add(1, ordering: .relaxed)
             }
             finishSegment()
         }
         return true
+    }
+
+    private func dissect(_ record: PacketRecord) {
+        collector.attribution?.observe(record.metadata, record.bytes)
+        engine.process(record.metadata, record.bytes)
     }
 
     private func openNextSegment() -> Bool {
@@ -251,6 +256,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
 private final class Collector: DissectionSink {
     private let idPrefix: String
     private let ownEndpoint: (host: String, port: Int)
+    /// Names both ends of each call before it is stored; nil in tests without attribution.
+    let attribution: IngestAttribution?
     private var sequence: UInt64 = 0
     private var pending: [Call] = []
     /// The newest record of each flow since the last batch, in first-seen order.
@@ -258,9 +265,10 @@ private final class Collector: DissectionSink {
     private var flowIndex: [String: Int] = [:]
     private var own = 0
 
-    init(idPrefix: String, ownEndpoint: (host: String, port: Int)) {
+    init(idPrefix: String, ownEndpoint: (host: String, port: Int), attribution: IngestAttribution?) {
         self.idPrefix = idPrefix
         self.ownEndpoint = ownEndpoint
+        self.attribution = attribution
     }
 
     func emit(call: Call) {
@@ -274,6 +282,7 @@ private final class Collector: DissectionSink {
         sequence += 1
         call.id = "\(idPrefix)-\(sequence)"
         call.connectionID = qualified(call.connectionID)
+        attribution?.attribute(&call)
         pending.append(call)
     }
 
@@ -283,6 +292,7 @@ private final class Collector: DissectionSink {
         }
         var flow = flow
         flow.id = qualified(flow.id)
+        attribution?.attribute(&flow)
         if let index = flowIndex[flow.id] {
             flows[index] = flow
         } else {
@@ -297,7 +307,7 @@ private final class Collector: DissectionSink {
         return "\(idPrefix)-\(last)"
     }
 
-    func learned(name: String, for ip: String) {}
+    func learned(name: String, for ip: String) { attribution?.learned(name: name, for: ip) }
 
     func take() -> (calls: [Call], flows: [Flow], own: Int) {
         defer {

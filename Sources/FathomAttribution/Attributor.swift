@@ -22,6 +22,7 @@ public final class Attributor: Sendable {
     public let procfs: ProcFS?
     private let clusterState = Mutex(ClusterState.none)
     private let processes = Mutex<[Int: (record: ProcessRecord?, fetchedMs: Int64)]>([:])
+    private let cgroupProcesses = Mutex<[UInt64: (owner: CgroupProcess?, fetchedMs: Int64)]>([:])
     /// Processes are re-read from /proc after this long (pids get reused, processes exec).
     static let processCacheMs: Int64 = 30_000
     static let processCacheCapacity = 65_536
@@ -55,6 +56,10 @@ public final class Attributor: Sendable {
             identity = process.identity
         }
         if identity.isEmpty, let cgroupID, let cgroups { identity = cgroups.identity(ofCgroup: cgroupID) }
+        if endpoint.process == nil, let cgroupID, let owner = cgroupProcess(cgroupID, nowMs: timestampMs) {
+            endpoint.process = owner.name
+            endpoint.pid = owner.pid
+        }
         endpoint.containerID = identity.containerID ?? endpoint.containerID
 
         let key = IPKey(endpoint.ip)
@@ -116,6 +121,31 @@ public final class Attributor: Sendable {
         case .node:
             endpoint.node = w.name
         }
+    }
+
+    /// The process behind a packet's cgroup: named when every process of the cgroup has the same name (a container
+    /// running one program), with its pid when there is exactly one. Cached like processes.
+    struct CgroupProcess {
+        var name: String
+        var pid: Int?
+    }
+
+    private func cgroupProcess(_ id: UInt64, nowMs: Int64) -> CgroupProcess? {
+        guard let cgroups, procfs != nil else { return nil }
+        if let cached = cgroupProcesses.withLock({ $0[id] }), nowMs - cached.fetchedMs < Self.processCacheMs,
+            nowMs >= cached.fetchedMs {
+            return cached.owner
+        }
+        let records = cgroups.processes(ofCgroup: id).compactMap { process($0, nowMs: nowMs) }
+        var owner: CgroupProcess?
+        if let first = records.first, records.allSatisfy({ $0.name == first.name }) {
+            owner = CgroupProcess(name: first.name, pid: records.count == 1 ? first.pid : nil)
+        }
+        cgroupProcesses.withLock { cache in
+            if cache.count >= Self.processCacheCapacity { cache.removeAll(keepingCapacity: true) }
+            cache[id] = (owner, nowMs)
+        }
+        return owner
     }
 
     private func process(_ pid: Int, nowMs: Int64) -> ProcessRecord? {

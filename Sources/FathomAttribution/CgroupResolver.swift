@@ -53,6 +53,45 @@ public final class CgroupResolver: Sendable {
         path(ofCgroup: id).map { CgroupIdentity(cgroupPath: $0) } ?? CgroupIdentity()
     }
 
+    /// Pod UID → id of the pod's own cgroup (`…pod<uid>.slice`, the parent of its containers' cgroups), from the
+    /// last walk; `refresh` walks again first when the last walk is older than `minimumRescanInterval`.
+    public func podCgroupIDs(refresh: Bool) -> [String: UInt64] {
+        if refresh {
+            let now = ContinuousClock.now
+            let due = state.withLock { s -> Bool in
+                if let last = s.lastScan, now - last < minimumRescanInterval { return false }
+                s.lastScan = now
+                return true
+            }
+            if due {
+                let fresh = scan()
+                state.withLock {
+                    $0.paths = fresh
+                    $0.scans += 1
+                }
+            }
+        }
+        let paths = state.withLock { $0.paths }
+        var pods: [String: UInt64] = [:]
+        for (id, path) in paths {
+            let identity = CgroupIdentity(cgroupPath: path)
+            if let uid = identity.podUID, identity.containerID == nil { pods[uid] = id }
+        }
+        return pods
+    }
+
+    /// The pids in the cgroup (`cgroup.procs`), at most `limit`; empty when the cgroup is unknown or gone.
+    public func processes(ofCgroup id: UInt64, limit: Int = 64) -> [Int] {
+        guard let path = path(ofCgroup: id),
+            let data = FileManager.default.contents(atPath: mountPoint + (path == "/" ? "" : path) + "/cgroup.procs")
+        else { return [] }
+        var pids: [Int] = []
+        for line in String(decoding: data, as: UTF8.self).split(separator: "\n") where pids.count < limit {
+            if let pid = Int(line) { pids.append(pid) }
+        }
+        return pids
+    }
+
     /// How many times the hierarchy was walked (for tests and metrics).
     public var scanCount: Int { state.withLock { $0.scans } }
 

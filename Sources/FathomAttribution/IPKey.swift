@@ -31,11 +31,13 @@ public struct IPKey: Hashable, Sendable, CustomStringConvertible {
         }
     }
 
-    init(v4: UInt32) {
+    /// An IPv4 address from its 32-bit value (host order).
+    public init(v4: UInt32) {
         self.init(high: 0, low: 0xFFFF_0000_0000 | UInt64(v4))
     }
 
-    init(high: UInt64, low: UInt64) {
+    /// An IPv6 address from its two 64-bit halves; IPv4-mapped addresses are not folded (use `init(v4:)`).
+    public init(high: UInt64, low: UInt64) {
         self.high = high
         self.low = low
     }

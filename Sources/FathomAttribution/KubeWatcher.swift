@@ -154,8 +154,10 @@ public final class KubeWatcher: Sendable {
         case "BOOKMARK":
             return try JSONDecoder().decode(Kube.Event<Kube.Bookmark>.self, from: line).object.metadata.resourceVersion
         default:
+            // Counted once applied: a reader of the counts (the CLI's --watch-events) then sees the table with it.
+            let version = try resource.apply(type, line, Self.nowMs())
             count(resource.name + "/" + type)
-            return try resource.apply(type, line, Self.nowMs())
+            return version
         }
     }
 

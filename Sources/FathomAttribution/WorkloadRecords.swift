@@ -79,7 +79,7 @@ public struct NodeRecord: Sendable, Equatable {
 }
 
 /// What owns an IP for a while: a pod, a service's cluster IP, or a node.
-public enum WorkloadKind: String, Sendable, Codable {
+public enum WorkloadKind: String, Sendable, Codable, CaseIterable {
     case pod, service, node
 }
 

@@ -29,6 +29,9 @@ public final class WorkloadTable: Sendable {
         /// "namespace/pod" → every service it was an endpoint of while it lived: EndpointSlices drop a pod when it
         /// starts terminating, often before its delete is seen, and its last traffic still belongs to the service.
         var servedServices: [String: [String]] = [:]
+        /// "namespace/pod" → IPs of deleted pods whose closed intervals may still learn services: the pod and
+        /// EndpointSlice streams are independent, so a slice naming the pod can be applied after the pod's delete.
+        var retired: [String: [IPKey]] = [:]
         var byContainerID: [String: Workload] = [:]
         var byPodUID: [String: Workload] = [:]
         var namespaces: Set<String> = []
@@ -106,6 +109,7 @@ public final class WorkloadTable: Sendable {
                 Self.open(ip, workload, previous: previous?.workload, from: pod.createdMs, observedMs: observedMs, in: &s)
             }
             s.pods[key] = (workload, ips)
+            s.retired[key] = nil
             for container in workload.containers { s.byContainerID[container.id] = workload }
             if !workload.uid.isEmpty { s.byPodUID[workload.uid] = workload }
             s.namespaces.insert(workload.namespace)
@@ -122,6 +126,10 @@ public final class WorkloadTable: Sendable {
             Self.forgetIndexes(previous.workload, in: &s)
             for ip in previous.ips { Self.close(ip, owner: previous.workload, at: observedMs, in: &s) }
             s.servedServices[key] = nil
+            if !previous.ips.isEmpty {
+                if s.retired.count >= Self.retiredCapacity { s.retired.removeAll(keepingCapacity: true) }
+                s.retired[key] = previous.ips
+            }
             Self.mutated(observedMs, in: &s)
         }
     }
@@ -223,6 +231,28 @@ public final class WorkloadTable: Sendable {
 
     public var namespaces: [String] { state.withLock { $0.namespaces.sorted() } }
 
+    /// One owner of an IP over a time interval (`untilMs` nil while it still owns it).
+    public struct Ownership: Sendable {
+        public let workload: Workload
+        public let services: [String]
+        public let fromMs: Int64
+        public let untilMs: Int64?
+    }
+
+    /// Every IP the table knows with its owners, oldest first (what `list_ips` shows): the history kept for
+    /// attribution, so an IP reused by another pod lists both.
+    public func ipHistory() -> [(ip: String, owners: [Ownership])] {
+        state.withLock { s in
+            s.history.map { ip, intervals in
+                (ip: ip.description, owners: intervals.map { interval in
+                    Ownership(workload: interval.workload,
+                              services: interval.frozenServices ?? s.membership[Self.key(interval.workload)] ?? [],
+                              fromMs: interval.from, untilMs: interval.isOpen ? nil : interval.until)
+                })
+            }.sorted { $0.ip < $1.ip }
+        }
+    }
+
     /// Sizes, for metrics and the benchmark.
     public var counts: (pods: Int, services: Int, nodes: Int, ips: Int, intervals: Int, strings: Int) {
         state.withLock { s in
@@ -250,6 +280,9 @@ public final class WorkloadTable: Sendable {
                 labelSets.insert(w.labels)
             }
             for intervals in s.history.values { for i in intervals { keep(i.workload) } }
+            s.retired = s.retired.filter { key, ips in
+                ips.contains { ip in s.history[ip]?.contains { $0.workload.key == key } ?? false }
+            }
             for entry in s.pods.values { keep(entry.workload) }
             s.strings = strings
             s.labelSets = labelSets
@@ -337,7 +370,20 @@ public final class WorkloadTable: Sendable {
     private static func addMember(_ podKey: String, _ service: String, in s: inout State) {
         if !(s.membership[podKey] ?? []).contains(service) { s.membership[podKey, default: []].append(service) }
         if !(s.servedServices[podKey] ?? []).contains(service) { s.servedServices[podKey, default: []].append(service) }
+        guard let ips = s.retired[podKey] else { return }
+        // The pod is gone and its intervals are closed: the slice still says what it served while it lived.
+        for ip in ips {
+            guard var intervals = s.history[ip] else { continue }
+            for i in intervals.indices where !intervals[i].isOpen && intervals[i].workload.key == podKey
+                && !(intervals[i].frozenServices ?? []).contains(service) {
+                intervals[i].frozenServices = (intervals[i].frozenServices ?? []) + [service]
+            }
+            s.history[ip] = intervals
+        }
     }
+
+    /// At most this many deleted pods wait for late EndpointSlice news.
+    static let retiredCapacity = 65_536
 
     private static func mutated(_ observedMs: Int64, in s: inout State) {
         s.mutations &+= 1

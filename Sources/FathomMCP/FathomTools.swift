@@ -84,7 +84,7 @@ struct FathomTools: Sendable {
             name: "disable_dissection", description: "Turns live dissection off; the raw recording goes on.",
             inputSchema: object([:]), annotations: toggle,
             outputSchema: object(["enabled": .object(["type": "boolean"])], required: ["enabled"])),
-    ] + flowDefinitions
+    ] + flowDefinitions + workloadDefinitions
 
     func call(_ name: String, _ arguments: [String: Value]) async -> CallTool.Result {
         do {
@@ -113,6 +113,7 @@ struct FathomTools: Sendable {
             case "get_l4_flow_summary":
                 return try await flowSummary(args)
             default:
+                if let result = try await callWorkloadTool(name, args) { return result }
                 throw BadArgument("no tool named `\(name)`; tools: \(Self.definitions.map(\.name).joined(separator: ", "))")
             }
         } catch {
@@ -125,7 +126,7 @@ struct FathomTools: Sendable {
         "list_api_calls": ["kfl", "limit", "format", "start", "end", "cursor", "db"],
         "get_api_call": ["id", "max_payload"],
         "list_fields": ["group"],
-    ].merging(flowArguments) { a, _ in a }
+    ].merging(flowArguments) { a, _ in a }.merging(workloadArguments) { a, _ in a }
 
     // MARK: answers
 

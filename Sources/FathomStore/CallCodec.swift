@@ -4,7 +4,8 @@ import FathomModel
 /// LEB128 varints, zig-zag when signed; strings as length + UTF-8; optionals behind a presence byte). Decoding one is
 /// tens of times faster than JSONDecoder, which dominated full scans.
 enum CallCodec {
-    static let format: UInt8 = 1
+    /// 2 added each endpoint's container id and resolution status; records of format 1 still decode.
+    static let format: UInt8 = 2
 
     /// Appends the record of `call` to `out`.
     static func encode(_ call: Call, into out: inout [UInt8]) {
@@ -70,7 +71,8 @@ enum CallCodec {
     static func decode(_ bytes: UnsafeRawBufferPointer) throws(StoreError) -> Call {
         var reader = Reader(bytes: bytes)
         let version = try reader.byte()
-        guard version == format else { throw StoreError("stored call has unknown format \(version) at byte 0") }
+        guard version == 1 || version == format else { throw StoreError("stored call has unknown format \(version) at byte 0") }
+        reader.format = version
         let id = try reader.string()
         let ts = try reader.signed()
         let node = try reader.string()
@@ -190,12 +192,16 @@ enum CallCodec {
                     writer.string(value)
                 }
             }
+            optionalString(end.containerID)
+            optionalString(end.resolution)
         }
     }
 
     struct Reader {
         let bytes: UnsafeRawBufferPointer
         var position = 0
+        /// The record's format byte: fields added by later formats are absent from earlier records.
+        var format = CallCodec.format
 
         func damaged(_ what: String) -> StoreError { StoreError("stored call is damaged at byte \(position): \(what)") }
 
@@ -288,8 +294,15 @@ enum CallCodec {
                 let pairs = try reader.array { (reader: inout Reader) throws(StoreError) in (try reader.string(), try reader.string()) }
                 return Dictionary(pairs, uniquingKeysWith: { first, _ in first })
             }
+            var containerID: String?
+            var resolution: String?
+            if format >= 2 {
+                containerID = try optionalString()
+                resolution = try optionalString()
+            }
             return Endpoint(ip: ip, port: port, pod: pod, namespace: namespace, service: service, node: node,
-                            container: container, process: process, pid: pid, dns: dns, labels: labels)
+                            container: container, process: process, pid: pid, dns: dns, labels: labels,
+                            containerID: containerID, resolution: resolution)
         }
     }
 }

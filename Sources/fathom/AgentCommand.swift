@@ -27,6 +27,7 @@ struct AgentCommand: AsyncParsableCommand {
     var tlsMaxBytesPerCall: UInt32 = 1 << 20
     @Option(help: "Bearer token required by the HTTP API.") var token: String?
     @Option(help: "File holding the bearer token.") var tokenFile: String?
+    @OptionGroup var attribution: AgentAttributionOptions
     @Option(name: .customLong("mcp-allowed-origin"), help: "Origin (scheme://host[:port]) a browser MCP client may use /mcp from, besides loopback (repeatable).")
     var mcpAllowedOrigins: [String] = []
 
@@ -49,6 +50,7 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.excludeCgroups = excludeCgroups
         configuration.tls = tls == .on
         configuration.tlsMaxBytesPerCall = tlsMaxBytesPerCall
+        configuration.attribution = try attribution.configuration()
         configuration.mcpAllowedOrigins = mcpAllowedOrigins
         configuration.bearerToken = try token ?? tokenFile.map {
             try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)

@@ -53,4 +53,38 @@ final class ScaleTests: XCTestCase {
         XCTAssertEqual(table.counts.pods, pods)
         print("attribution scale: \(pods) pods + \(services) services fed in \(fed), resident +\((after - before) >> 20) MiB, \(perLookup) per attribution")
     }
+
+    /// The agent's per-packet and per-call steps: noting a packet's local socket, then naming both ends of a call.
+    func testIngestCostPerPacketAndPerCall() throws {
+        let attributor = Attributor()
+        attributor.setClusterSynced(true)
+        let pods = 5_000
+        for i in 0..<pods {
+            attributor.table.upsert(PodRecord(namespace: "shop", name: "pod-\(i)", node: "w1", labels: ["app": "a\(i % 50)"],
+                                              ips: ["10.1.\(i >> 8).\(i & 255)"], createdMs: 1), observedMs: 1)
+        }
+        let owners = SocketOwners()
+        let keys = (0..<pods).map { IPKey(v4: 0x0A01_0000 | UInt32($0)) }
+        let packets = 1_000_000
+        let packetStart = ContinuousClock.now
+        for n in 0..<packets {
+            owners.record(ip: keys[n % pods], port: UInt16(30_000 + n % 1_000), cgroupID: UInt64(n % pods + 1), pid: nil, atMs: Int64(n / 1_000))
+        }
+        let perPacket = (ContinuousClock.now - packetStart) / packets
+        XCTAssertLessThanOrEqual(owners.count, owners.capacity)
+        var named = 0
+        let callCount = 100_000
+        let callStart = ContinuousClock.now
+        for n in 0..<callCount {
+            let a = n % pods, b = (n &* 7919) % pods
+            var call = Call(id: "", ts: 10, node: "w1", captureSource: .ebpf, proto: "http",
+                            src: Endpoint(ip: "10.1.\(a >> 8).\(a & 255)", port: 30_000 + n % 1_000),
+                            dst: Endpoint(ip: "10.1.\(b >> 8).\(b & 255)", port: 8080))
+            attributor.attribute(&call, owners: owners)
+            if call.src.pod == "pod-\(a)" && call.dst.pod == "pod-\(b)" { named += 1 }
+        }
+        let perCall = (ContinuousClock.now - callStart) / callCount
+        XCTAssertEqual(named, callCount)
+        print("attribution ingest: \(perPacket) per packet (socket owner), \(perCall) per call (both ends, call construction included)")
+    }
 }

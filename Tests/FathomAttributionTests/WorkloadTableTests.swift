@@ -49,6 +49,25 @@ final class WorkloadTableTests: XCTestCase {
         XCTAssertEqual(table.lookup(ip: "10.1.0.5", at: 3_000)?.services, ["cart-service"], "its traffic still names the service")
     }
 
+    /// The pod stream runs ahead of the EndpointSlice stream: the pod is deleted (and its IP reused) before the slice
+    /// that names it is applied. The closed interval still learns the service it served.
+    func testServiceLearnedAfterThePodsDelete() {
+        let table = WorkloadTable()
+        table.upsert(pod("cart-1", ip: "10.1.0.5", created: 1_000), observedMs: 2_000)
+        table.deletePod(namespace: "shop", name: "cart-1", observedMs: 3_000)
+        table.upsert(pod("db-0", ip: "10.1.0.5", created: 3_500), observedMs: 4_000)
+        table.replaceSlices([EndpointSliceRecord(namespace: "shop", name: "cart-abc", service: "cart-service", pods: ["cart-1"]),
+                             EndpointSliceRecord(namespace: "shop", name: "db-abc", service: "db", pods: ["db-0"])])
+        table.upsert(EndpointSliceRecord(namespace: "shop", name: "cart-abc", service: "cart-service", pods: []))
+        XCTAssertEqual(table.lookup(ip: "10.1.0.5", at: 2_500)?.workload.name, "cart-1")
+        XCTAssertEqual(table.lookup(ip: "10.1.0.5", at: 2_500)?.services, ["cart-service"])
+        XCTAssertEqual(table.lookup(ip: "10.1.0.5", at: 5_000)?.services, ["db"])
+        // A pod of the same name coming back is a new pod: old news no longer patches anything.
+        table.upsert(pod("cart-1", ip: "10.1.0.9", created: 6_000), observedMs: 6_000)
+        table.upsert(EndpointSliceRecord(namespace: "shop", name: "other", service: "other", pods: ["cart-1"]))
+        XCTAssertEqual(table.lookup(ip: "10.1.0.5", at: 2_500)?.services, ["cart-service"])
+    }
+
     func testServicesNodesAndContainers() {
         let table = WorkloadTable()
         let id = String(repeating: "c", count: 64)

@@ -7,7 +7,8 @@ final class CallCodecTests: XCTestCase {
     static let full = Call(
         id: "node-a-1", ts: -5, node: "node-a", captureSource: .ebpfTLS, proto: "grpc",
         src: Endpoint(ip: "10.0.0.1", port: 40000, pod: "frontend-1", namespace: "shop", service: "frontend", node: "node-a",
-                      container: "app", process: "java", pid: 4242, dns: "front.local", labels: ["app": "web", "tier": "1"]),
+                      container: "app", process: "java", pid: 4242, dns: "front.local", labels: ["app": "web", "tier": "1"],
+                      containerID: String(repeating: "ab", count: 32), resolution: "pod"),
         dst: Endpoint(ip: "fe80::1", port: 443), method: "POST", path: "/cart.Cart/AddItem", query: "a=1&b=é", status: 14,
         latencyMs: 12.345, requestSize: 1 << 40, responseSize: 0,
         request: Message(headers: [Header(name: "Host", value: "cart"), Header(name: "X", value: "")],
@@ -49,6 +50,8 @@ final class CallCodecTests: XCTestCase {
                 _ = try? damaged.withUnsafeBytes { try CallCodec.decode($0) }
             }
         }
-        XCTAssertThrowsError(try ([2] as [UInt8]).withUnsafeBytes { try CallCodec.decode($0) })
+        XCTAssertThrowsError(try ([9] as [UInt8]).withUnsafeBytes { try CallCodec.decode($0) }) { error in
+            XCTAssertTrue("\(error)".contains("unknown format 9"), "\(error)")
+        }
     }
 }
