@@ -72,7 +72,7 @@ let package = Package(
             name: "FathomAgent",
             dependencies: [
                 "FathomCapture", "FathomPcapCapture", "FathomRecording", "FathomModel", "FathomDissect", "FathomStore",
-                "FathomKFL",
+                "FathomKFL", "FathomAttribution",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

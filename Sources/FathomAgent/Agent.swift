@@ -16,6 +16,7 @@ public final class Agent {
     private let store: SegmentStore
     private let dissection: LiveDissection
     private let calls: CallsDatabase
+    private let snapshots: Snapshots
     private let logger: Logger
 
     /// Opens the recording and starts capturing. Throws a message fit for the user when neither is possible.
@@ -34,6 +35,7 @@ public final class Agent {
             catalog: store.catalog, recording: store.statistics, calls: calls, node: configuration.nodeName,
             ownEndpoint: (configuration.listenHost, configuration.listenPort), logger: logger)
         dissection.setEnabled(configuration.liveDissection)
+        snapshots = try Snapshots(configuration: configuration, catalog: store.catalog, logger: logger)
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
         self.capture = capture
@@ -109,6 +111,7 @@ public final class Agent {
         capture.stop()
         store.close()
         dissection.stop()
+        snapshots.close()
         logger.info("capture detached, recording flushed, dissection finished")
     }
 
@@ -120,7 +123,7 @@ public final class Agent {
                 LocalAPI(
                     node: configuration.nodeName, status: status, calls: calls, recording: store.statistics,
                     dissection: dissection, showSecrets: configuration.showSecrets), dissection
-            )
+            ), snapshots: snapshots
         ).router()
         tls.addRoutes(to: router)
         return router

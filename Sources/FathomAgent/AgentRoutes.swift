@@ -11,6 +11,8 @@ struct AgentRoutes: Sendable {
     let setPaused: @Sendable (Bool) -> Void
     /// The stores' answers and the live-dissection switch; nil in tests of the capture endpoints alone.
     var api: (LocalAPI, LiveDissection)? = nil
+    /// Snapshots, delayed dissection and export; nil when the agent has none.
+    var snapshots: Snapshots? = nil
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -36,6 +38,7 @@ struct AgentRoutes: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         if let (api, dissection) = api { addAPI(to: router, api: api, dissection: dissection) }
+        if let snapshots, let (api, _) = api { addSnapshots(to: router, snapshots: snapshots, realTime: api) }
         return router
     }
 }

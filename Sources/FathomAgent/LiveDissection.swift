@@ -241,8 +241,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     }
 }
 
-/// Gathers what the engine emits on the dissection thread; the same thread takes it in batches.
-private final class Collector: DissectionSink {
+/// Gathers what the engine emits on the dissection thread (live or delayed); the same thread takes it in batches.
+final class Collector: DissectionSink {
     private let idPrefix: String
     private let ownEndpoint: (host: String, port: Int)
     private var sequence: UInt64 = 0

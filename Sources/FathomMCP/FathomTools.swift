@@ -5,20 +5,20 @@ import MCP
 struct FathomTools: Sendable {
     let client: AgentClient
 
-    private static let readOnly = Tool.Annotations(readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false)
+    static let readOnly = Tool.Annotations(readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false)
     private static let toggle = Tool.Annotations(readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false)
 
-    private static func object(_ properties: [String: Value], required: [String] = []) -> Value {
+    static func object(_ properties: [String: Value], required: [String] = []) -> Value {
         .object(["type": "object", "properties": .object(properties), "required": .array(required.map { .string($0) }),
                  "additionalProperties": false])
     }
 
-    private static let openObject: Value = .object(["type": "object"])
-    private static let window: [String: Value] = [
+    static let openObject: Value = .object(["type": "object"])
+    static let window: [String: Value] = [
         "start": .object(["type": "integer", "description": "Window start, milliseconds since the Unix epoch."]),
         "end": .object(["type": "integer", "description": "Window end, milliseconds since the Unix epoch."]),
     ]
-    private static let kfl: Value = .object([
+    static let kfl: Value = .object([
         "type": "string",
         "description": "KFL filter (Kubeshark KFL2/CEL or KFL1), e.g. `response.status == 503`; empty matches all. See list_fields.",
     ])
@@ -82,11 +82,11 @@ struct FathomTools: Sendable {
             name: "disable_dissection", description: "Turns live dissection off; the raw recording goes on.",
             inputSchema: object([:]), annotations: toggle,
             outputSchema: object(["enabled": .object(["type": "boolean"])], required: ["enabled"])),
-    ]
+    ] + snapshotDefinitions
 
     func call(_ name: String, _ arguments: [String: Value]) async -> CallTool.Result {
         do {
-            let args = Arguments(arguments, allowed: Self.allowedArguments[name] ?? [])
+            let args = Arguments(arguments, allowed: Self.allowedArguments[name] ?? Self.snapshotArguments[name] ?? [])
             switch name {
             case "get_data_boundaries":
                 return try await json(client.get("/mcp/data-boundaries"))
@@ -110,6 +110,7 @@ struct FathomTools: Sendable {
             case "disable_dissection":
                 return try await json(client.post("/dissection/disable"))
             default:
+                if let result = try await callSnapshotTool(name, args) { return result }
                 throw BadArgument("no tool named `\(name)`; tools: \(Self.definitions.map(\.name).joined(separator: ", "))")
             }
         } catch {
@@ -127,13 +128,13 @@ struct FathomTools: Sendable {
     // MARK: answers
 
     /// The agent's JSON as structured content, and the same JSON as compact text.
-    private func json(_ answer: AgentClient.Answer) throws -> CallTool.Result {
+    func json(_ answer: AgentClient.Answer) throws -> CallTool.Result {
         let value = try decoded(answer)
         return try CallTool.Result(content: [.text(String(decoding: answer.body, as: UTF8.self))], structuredContent: value)
     }
 
     /// Agent errors (a bad filter, an unknown id) come back as tool errors carrying the agent's message as is.
-    private func decoded(_ answer: AgentClient.Answer) throws -> Value {
+    func decoded(_ answer: AgentClient.Answer) throws -> Value {
         let value = (try? JSONDecoder().decode(Value.self, from: answer.body)) ?? .null
         guard (200..<300).contains(answer.status) else {
             if case .object(let o) = value, case .object(let e)? = o["error"], case .string(let message)? = e["message"] {
