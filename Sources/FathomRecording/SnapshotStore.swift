@@ -58,9 +58,18 @@ public final class SnapshotStore: Sendable {
         var manifests: [String: SnapshotManifest] = [:]
         for name in POSIX.listDirectory(configuration.directory).names where SnapshotName.problem(name) == nil {
             let directory = configuration.directory + "/" + name
-            guard var manifest = SnapshotManifest.read(from: directory + "/manifest.json") else {
+            let manifestPath = directory + "/manifest.json"
+            guard FileManager.default.fileExists(atPath: manifestPath) else {
                 // Created but never described (a crash right after mkdir): nothing worth keeping.
                 try? FileManager.default.removeItem(atPath: directory)
+                continue
+            }
+            guard var manifest = SnapshotManifest.read(from: manifestPath) else {
+                // Kept for the user to look at or delete, never read as packets.
+                var unreadable = SnapshotManifest(name: name, startNanoseconds: 0, endNanoseconds: 0, createdMs: 0, nodes: [])
+                unreadable.status = .failed
+                unreadable.reason = "the snapshot's manifest.json cannot be read"
+                manifests[name] = unreadable
                 continue
             }
             if manifest.status == .inProgress {

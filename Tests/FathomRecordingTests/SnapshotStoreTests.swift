@@ -134,6 +134,8 @@ final class SnapshotStoreTests: XCTestCase {
         XCTAssertTrue(FileManager.default.createFile(atPath: root + "/cut-short/packets/000000.pcapng", contents: Data(count: 4096)))
         try interrupted.write(to: root + "/cut-short/manifest.json")
         try FileManager.default.createDirectory(atPath: root + "/orphan", withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: root + "/garbled", withIntermediateDirectories: true)
+        XCTAssertTrue(FileManager.default.createFile(atPath: root + "/garbled/manifest.json", contents: Data("{".utf8)))
 
         let reopened = try makeSnapshots(directory.path, recording)
         XCTAssertEqual(reopened.manifest("done")?.status, .completed)
@@ -145,6 +147,9 @@ final class SnapshotStoreTests: XCTestCase {
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/cut-short/packets"))
         XCTAssertEqual(SnapshotManifest.read(from: root + "/cut-short/manifest.json")?.status, .failed)
         XCTAssertFalse(FileManager.default.fileExists(atPath: root + "/orphan"))
+        XCTAssertEqual(reopened.manifest("garbled")?.status, .failed, "kept for the user to see, never read")
+        XCTAssertThrowsError(try reopened.packetFiles("garbled"))
+        try reopened.delete("garbled")
         XCTAssertEqual(reopened.list().map(\.name), ["cut-short", "done"])
         XCTAssertThrowsError(try reopened.packetFiles("cut-short"))
     }

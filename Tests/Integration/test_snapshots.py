@@ -261,9 +261,10 @@ def test_restart_keeps_completed_and_fails_interrupted(checkout_traffic, agents)
     # What an agent killed during creation and dissection leaves behind.
     (root / "cut-short/packets").mkdir(parents=True)
     (root / "cut-short/packets/000000.pcapng").write_bytes(b"\0" * 64)
-    (root / "cut-short/manifest.json").write_text(json.dumps({
-        "name": "cut-short", "status": "in_progress", "start_nanoseconds": 0, "end_nanoseconds": 1, "start_ms": 0,
-        "end_ms": 0, "created_ms": 1, "bytes": 64, "packets": 1, "nodes": ["n"], "files": ["000000.pcapng"]}))
+    (root / "cut-short/manifest.json").write_text(json.dumps(
+        dict(kept, name="cut-short", status="in_progress", bytes=64, packets=1, files=["000000.pcapng"])))
+    (root / "garbled").mkdir()
+    (root / "garbled/manifest.json").write_text("{not json")
     status_path = root / "kept/dissections/d1/status.json"
     running = dict(json.loads(status_path.read_text()), state="running", dissection_name="d2", db="kept/d2")
     (root / "kept/dissections/d2").mkdir()
@@ -275,6 +276,9 @@ def test_restart_keeps_completed_and_fails_interrupted(checkout_traffic, agents)
     failed = api(again, "GET", "/mcp/snapshots/cut-short")[1]
     assert failed["status"] == "failed" and "interrupted" in failed["reason"] and failed["bytes"] == 0
     assert not (root / "cut-short/packets").exists()
+    garbled = api(again, "GET", "/mcp/snapshots/garbled")[1]
+    assert garbled["status"] == "failed" and "manifest" in garbled["reason"]
+    assert api(again, "DELETE", "/mcp/snapshots/garbled")[0] == 200 and not (root / "garbled").exists()
     d2 = api(again, "GET", "/delayed_dissection.DelayedDissection/GetStatus", snapshot_name="kept", dissection_name="d2")[1]
     assert d2["state"] == "failed" and "interrupted" in d2["reason"]
 
