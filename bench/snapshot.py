@@ -100,6 +100,8 @@ def dissect(snapshot_name):
 def http_load(seconds):
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # else each answer waits out a delayed ACK
+        wbufsize = 1 << 16  # the status line, headers and body leave in one write
 
         def do_GET(self):
             body = b'{"ok":true}'
@@ -129,6 +131,13 @@ def timed(command):
     started = time.monotonic()
     subprocess.run(command, check=True, capture_output=True)
     return time.monotonic() - started
+
+
+def fetch(out, **query):
+    """Seconds to download an export of the large snapshot into `out` with curl, and its size."""
+    url = f"http://127.0.0.1:{PORT}/mcp/snapshots/large/pcap?" + urllib.parse.urlencode(query)
+    seconds = timed(["curl", "-sfo", out, url])
+    return seconds, os.path.getsize(out)
 
 
 def utc(ns):
@@ -182,34 +191,35 @@ def main():
               f"{requests:,} requests driven): {http_manifest['bytes'] / 1e6 / http_seconds:7.1f} MB/s, "
               f"{http_status['calls_found'] / http_seconds:,.0f} calls/s")
 
-        first, last = manifest["first_packet_nanoseconds"], manifest["last_packet_nanoseconds"]
+        # The middle half of the UDP phase (by packet time: up to the HTTP snapshot's first packet).
+        first, last = manifest["first_packet_nanoseconds"], http_manifest["first_packet_nanoseconds"]
         cut_start, cut_end = first + (last - first) // 4, first + 3 * (last - first) // 4
         files = [os.path.join(data, "snapshots", "large", "packets", f) for f in manifest["files"]]
         out = os.path.join(workdir, "out.pcapng")
 
-        started = time.monotonic()
-        body = call("GET", "/mcp/snapshots/large/pcap", start=cut_start // 1_000_000, end=cut_end // 1_000_000)
-        fathom_cut = time.monotonic() - started
-        exported = len(body)
-        del body
+        # The export travels over loopback, which the agent would record too: pause recording so both tools do
+        # only the cut (the export's own recording is a cost of serving it over a captured interface).
+        recorded_cut, _ = fetch(out, start=cut_start // 1_000_000, end=cut_end // 1_000_000)
+        call("POST", "/capture/pause")
+        fathom_cut, exported = fetch(out, start=cut_start // 1_000_000, end=cut_end // 1_000_000)
         env_utc = {**os.environ, "TZ": "UTC"}
         started = time.monotonic()
         for path in files:
             subprocess.run(["editcap", "-A", utc(cut_start), "-B", utc(cut_end), path, out], check=True,
                            capture_output=True, env=env_utc)
         editcap_cut = time.monotonic() - started
-        print(f"export     time cut, {exported / 1e6:,.0f} MB out: fathom {fathom_cut:6.2f} s "
+        print(f"export     time cut, {exported / 1e6:,.0f} MB out (recording paused; {recorded_cut:.2f} s while recording): "
+              f"fathom {fathom_cut:6.2f} s "
               f"({mb / fathom_cut:7.1f} MB/s read), editcap -A/-B {editcap_cut:6.2f} s "
               f"({mb / editcap_cut:7.1f} MB/s) -> fathom {editcap_cut / fathom_cut:.1f}x")
 
         bpf = f"udp port {FLOOD_PORT}"
-        started = time.monotonic()
-        exported = len(call("GET", "/mcp/snapshots/large/pcap", bpf=bpf))
-        fathom_bpf = time.monotonic() - started
+        fathom_bpf, exported = fetch(out, bpf=bpf)
         started = time.monotonic()
         for path in files:
             subprocess.run(["tcpdump", "-r", path, "-w", out, bpf], check=True, capture_output=True)
         tcpdump_bpf = time.monotonic() - started
+        call("POST", "/capture/resume")
         print(f"export     BPF `{bpf}`, {exported / 1e6:,.0f} MB out: fathom {fathom_bpf:6.2f} s "
               f"({mb / fathom_bpf:7.1f} MB/s read, with per-packet comments), tcpdump -r -w {tcpdump_bpf:6.2f} s "
               f"({mb / tcpdump_bpf:7.1f} MB/s) -> fathom {tcpdump_bpf / fathom_bpf:.1f}x")
