@@ -104,7 +104,7 @@ extension FathomTools {
     ]
 
     /// Answers a snapshot tool; nil for any other name.
-    func callSnapshotTool(_ name: String, _ args: Arguments) async throws -> CallTool.Result? {
+    func callSnapshotTool(_ name: String, _ args: Arguments, progress: Progress?) async throws -> CallTool.Result? {
         switch name {
         case "create_snapshot":
             let snapshot = try Self.required(args.string("name"), "name")
@@ -114,7 +114,12 @@ extension FathomTools {
             if let end = try args.int("end", in: 0...Int.max) { body["end"] = .int(end) }
             let wait = try args.int("wait_seconds", in: 0...55) ?? 0
             _ = try decoded(try await client.post("/mcp/snapshots", json: body))
-            return try await poll(wait, "/mcp/snapshots/\(snapshot)", [:]) { $0["status"]?.stringValue != "in_progress" }
+            let report = Self.reporter(progress) { o in
+                (Self.number(o["bytes"]) ?? 0, Self.number(o["estimated_bytes"]), "bytes copied")
+            }
+            return try await poll(wait, "/mcp/snapshots/\(snapshot)", [:], progress: report) {
+                $0["status"]?.stringValue != "in_progress"
+            }
         case "get_snapshot":
             return try await json(client.get("/mcp/snapshots/\(try Self.required(args.string("name"), "name"))"))
         case "list_snapshots":
@@ -129,8 +134,11 @@ extension FathomTools {
             _ = try decoded(try await client.post(
                 "/delayed_dissection.DelayedDissection/Start",
                 json: ["snapshot_name": snapshot, "dissection_name": dissection]))
+            let report = Self.reporter(progress) { o in
+                (Self.number(o["bytes_done"]) ?? 0, Self.number(o["bytes_total"]), "\(o["calls_found"]?.intValue ?? 0) calls found")
+            }
             return try await poll(wait, "/delayed_dissection.DelayedDissection/GetStatus",
-                                  ["snapshot_name": snapshot, "dissection_name": dissection]) {
+                                  ["snapshot_name": snapshot, "dissection_name": dissection], progress: report) {
                 $0["state"]?.stringValue != "running"
             }
         case "get_snapshot_dissection_status":
@@ -149,14 +157,18 @@ extension FathomTools {
         }
     }
 
-    /// GETs `path` until `done` holds or `seconds` pass (once when 0), and answers with the last status.
-    private func poll(_ seconds: Int, _ path: String, _ query: [String: String], done: ([String: Value]) -> Bool)
-        async throws -> CallTool.Result
-    {
+    /// GETs `path` until `done` holds or `seconds` pass (once when 0), reporting each status to `progress`, and
+    /// answers with the last status.
+    private func poll(
+        _ seconds: Int, _ path: String, _ query: [String: String],
+        progress: (@Sendable ([String: Value]) async -> Void)? = nil, done: ([String: Value]) -> Bool
+    ) async throws -> CallTool.Result {
         let deadline = ContinuousClock.now + .seconds(seconds)
         while true {
             let answer = try await client.get(path, query)
-            if case .object(let o) = try decoded(answer), !done(o), ContinuousClock.now < deadline {
+            guard case .object(let o) = try decoded(answer) else { return try json(answer) }
+            await progress?(o)
+            if !done(o), ContinuousClock.now < deadline {
                 try await Task.sleep(for: .milliseconds(250))
                 continue
             }
@@ -180,6 +192,25 @@ extension FathomTools {
         ])
         let text = "Download with: curl -sfo \(snapshot).pcapng\(auth) '\(url)'"
         return try CallTool.Result(content: [.text(text)], structuredContent: value)
+    }
+
+    /// Turns a status answer into a progress report, when the client asked for progress.
+    private static func reporter(
+        _ progress: Progress?, _ extract: @escaping @Sendable ([String: Value]) -> (Double, Double?, String)
+    ) -> (@Sendable ([String: Value]) async -> Void)? {
+        guard let progress else { return nil }
+        return { status in
+            let (done, total, message) = extract(status)
+            await progress(done, total, message)
+        }
+    }
+
+    private static func number(_ value: Value?) -> Double? {
+        switch value {
+        case .int(let i)?: Double(i)
+        case .double(let d)?: d
+        default: nil
+        }
     }
 
     private static func required(_ value: String?, _ name: String) throws -> String {

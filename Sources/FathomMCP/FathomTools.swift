@@ -84,7 +84,10 @@ struct FathomTools: Sendable {
             outputSchema: object(["enabled": .object(["type": "boolean"])], required: ["enabled"])),
     ] + snapshotDefinitions
 
-    func call(_ name: String, _ arguments: [String: Value]) async -> CallTool.Result {
+    /// Reports progress of a long tool call (done, total, message) when the client asked for it.
+    typealias Progress = @Sendable (Double, Double?, String) async -> Void
+
+    func call(_ name: String, _ arguments: [String: Value], progress: Progress? = nil) async -> CallTool.Result {
         do {
             let args = Arguments(arguments, allowed: Self.allowedArguments[name] ?? Self.snapshotArguments[name] ?? [])
             switch name {
@@ -110,7 +113,7 @@ struct FathomTools: Sendable {
             case "disable_dissection":
                 return try await json(client.post("/dissection/disable"))
             default:
-                if let result = try await callSnapshotTool(name, args) { return result }
+                if let result = try await callSnapshotTool(name, args, progress: progress) { return result }
                 throw BadArgument("no tool named `\(name)`; tools: \(Self.definitions.map(\.name).joined(separator: ", "))")
             }
         } catch {

@@ -303,8 +303,16 @@ def test_seed_flow_over_mcp(checkout_traffic, tmp_path):
         bad = await session.call_tool("create_snapshot", {"name": "../x", "duration": "1m"})
         assert bad.is_error and "must not start" in bad.content[0].text
 
+        reports = []
+
+        async def progress(done, total, message):
+            reports.append((done, total, message))
+
         started = await session.call_tool("start_snapshot_dissection",
-                                          {"snapshot_name": "mcp-analysis", "dissection_name": "a1", "wait_seconds": 30})
+                                          {"snapshot_name": "mcp-analysis", "dissection_name": "a1", "wait_seconds": 30},
+                                          progress_callback=progress)
+        assert reports and reports[-1][0] == reports[-1][1] == started.structured_content["bytes_total"], reports
+        assert "calls found" in reports[-1][2]
         assert started.structured_content["state"] == "completed" and started.structured_content["calls_found"] >= 9
         status = await session.call_tool("get_snapshot_dissection_status", {"snapshot_name": "mcp-analysis", "dissection_name": "a1"})
         assert status.structured_content["db"] == "mcp-analysis/a1"
