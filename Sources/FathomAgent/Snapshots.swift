@@ -45,11 +45,28 @@ final class Snapshots: Sendable {
         default:
             throw APIError.badArgument("give either `duration` (e.g. \"1h\") or both `start` and `end` (ms since the epoch)")
         }
+        let manifest: SnapshotManifest
         do {
-            return try store.create(name: name, startNanoseconds: start, endNanoseconds: end, nowNanoseconds: now)
+            manifest = try store.create(name: name, startNanoseconds: start, endNanoseconds: end, nowNanoseconds: now)
         } catch {
             throw Self.apiError(error)
         }
+        saveCgroupTable(name)
+        return manifest
+    }
+
+    /// The node's cgroup id → path table as of now, kept with the snapshot so an export names cgroups (and the
+    /// containers and pods their paths carry) that are gone by the time it is read.
+    private func saveCgroupTable(_ name: String) {
+        let table = Dictionary(uniqueKeysWithValues: cgroups.scan().map { (String($0.key), $0.value) })
+        try? JSONEncoder().encode(table).write(to: URL(fileURLWithPath: store.directory(of: name) + "/cgroups.json"))
+    }
+
+    private func savedCgroupTable(_ name: String) -> [UInt64: String] {
+        guard let data = FileManager.default.contents(atPath: store.directory(of: name) + "/cgroups.json"),
+            let table = try? JSONDecoder().decode([String: String].self, from: data)
+        else { return [:] }
+        return Dictionary(table.compactMap { key, path in UInt64(key).map { ($0, path) } }) { first, _ in first }
     }
 
     func manifest(_ name: String) throws -> SnapshotManifest {
@@ -92,7 +109,7 @@ final class Snapshots: Sendable {
         if let kfl, !kfl.isEmpty {
             narrowing.connections = try connections(of: name, kfl: kfl, dissection: dissection)
         }
-        return SnapshotExport(files: files, narrowing: narrowing, context: CgroupPacketContext(cgroups: cgroups))
+        return SnapshotExport(files: files, narrowing: narrowing, context: CgroupPacketContext(recorded: savedCgroupTable(name), cgroups: cgroups))
     }
 
     /// The connections of the calls `kfl` selects in a dissection of the snapshot.
