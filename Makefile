@@ -7,10 +7,12 @@ LISTEN ?= 127.0.0.1:8421
 FATHOM := .build/release/fathom
 
 KERNEL_MATRIX_PACKAGES := qemu-system-x86 busybox-static cpio kmod xz-utils binutils
+# Real servers and load generators for the benchmark captures (bench/make-mixed-capture.sh).
+BENCH_PACKAGES := nginx-light wrk nghttp2-client nghttp2-server dnsmasq-base
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev libsqlite3-dev bpftool tcpdump tshark \
-	iproute2 util-linux time python3 python3-pip curl gcc $(KERNEL_MATRIX_PACKAGES)
-PIP_PACKAGES := pytest ja4plus mcp checkov kubernetes_validate
+	iproute2 util-linux time python3 python3-pip curl gcc $(KERNEL_MATRIX_PACKAGES) $(BENCH_PACKAGES)
+PIP_PACKAGES := pytest ja4plus mcp checkov kubernetes_validate grpcio
 
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)
 BPF_OBJECTS := $(BPF_SOURCES:.bpf.c=.bpf.o)
@@ -35,7 +37,7 @@ deps:
 		echo "installing: $$missing"; \
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
-	@for p in $(PIP_PACKAGES); do python3 -c "import $$p" 2>/dev/null || pip install -q $$p; done
+	@for p in $(PIP_PACKAGES); do pip show -q $$p >/dev/null 2>&1 || pip install -q $$p; done
 	@mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf 2>/dev/null || true
 
 build:

@@ -72,7 +72,8 @@ let package = Package(
             name: "FathomAgent",
             dependencies: [
                 "FathomCapture", "FathomPcapCapture", "FathomRecording", "FathomModel", "FathomDissect", "FathomStore",
-                "FathomKFL", "FathomAttribution",
+                "FathomKFL", "FathomAttribution", "FathomMCP",
+                .product(name: "MCP", package: "swift-sdk"),
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),

@@ -17,6 +17,7 @@ public final class Agent {
     private let dissection: LiveDissection
     private let calls: CallsDatabase
     private let snapshots: Snapshots
+    private let mcpSessions: MCPSessions
     private let logger: Logger
 
     /// Opens the recording and starts capturing. Throws a message fit for the user when neither is possible.
@@ -36,6 +37,7 @@ public final class Agent {
             ownEndpoint: (configuration.listenHost, configuration.listenPort), logger: logger)
         dissection.setEnabled(configuration.liveDissection)
         snapshots = try Snapshots(configuration: configuration, catalog: store.catalog, logger: logger)
+        mcpSessions = MCPSessions(token: configuration.bearerToken)
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
         self.capture = capture
@@ -102,6 +104,9 @@ public final class Agent {
         let app = Application(
             router: makeRouter(),
             configuration: .init(address: .hostname(configuration.listenHost, port: configuration.listenPort), serverName: "fathom"),
+            onServerRunning: { [mcpSessions, configuration] channel in
+                await mcpSessions.setAgent(host: configuration.listenHost, port: channel.localAddress?.port ?? configuration.listenPort)
+            },
             logger: logger)
         try await app.runService()
     }
@@ -123,7 +128,8 @@ public final class Agent {
                 LocalAPI(
                     node: configuration.nodeName, status: status, calls: calls, recording: store.statistics,
                     dissection: dissection, showSecrets: configuration.showSecrets), dissection
-            ), snapshots: snapshots
+            ), snapshots: snapshots,
+            mcp: MCPEndpoint(sessions: mcpSessions, allowedOrigins: configuration.mcpAllowedOrigins)
         ).router()
         tls.addRoutes(to: router)
         return router

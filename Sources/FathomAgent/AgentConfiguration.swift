@@ -38,6 +38,8 @@ public struct AgentConfiguration: Sendable {
     public var tlsMaxBytesPerCall: UInt32 = 1 << 20
     /// Required on every request but /healthz when set; required to listen anywhere but loopback.
     public var bearerToken: String?
+    /// Origins besides loopback ones that browser MCP clients may call `/mcp` from (DNS-rebinding protection).
+    public var mcpAllowedOrigins: [String] = []
 
     public init() {}
 

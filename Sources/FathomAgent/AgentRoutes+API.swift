@@ -69,6 +69,7 @@ extension AgentRoutes {
                         startMs: try q.optionalInt("start"), endMs: try q.optionalInt("end")))
             }
         }
+        addFlowRoutes(to: router, api: api)
         router.get("/dissection/status") { _, _ in Self.json(["enabled": dissection.isEnabled]) }
         router.post("/dissection/enable") { _, _ in
             dissection.setEnabled(true)

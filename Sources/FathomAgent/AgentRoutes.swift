@@ -13,6 +13,8 @@ struct AgentRoutes: Sendable {
     var api: (LocalAPI, LiveDissection)? = nil
     /// Snapshots, delayed dissection and export; nil when the agent has none.
     var snapshots: Snapshots? = nil
+    /// Streamable HTTP MCP at /mcp; nil leaves it off.
+    var mcp: MCPEndpoint? = nil
 
     func router() -> Router<BasicRequestContext> {
         let router = Router()
@@ -39,6 +41,7 @@ struct AgentRoutes: Sendable {
         }
         if let (api, dissection) = api { addAPI(to: router, api: api, dissection: dissection) }
         if let snapshots, let (api, _) = api { addSnapshots(to: router, snapshots: snapshots, realTime: api) }
+        if let mcp { addMCP(to: router, mcp) }
         return router
     }
 }

@@ -29,6 +29,9 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
 
     private enum State { case idle, running, stopping, stopped }
 
+    /// Open flows are stored again after this much activity, so long-lived connections show while they last.
+    static let openFlowUpdateNanoseconds: UInt64 = 10_000_000_000
+
     final class Counters: Sendable {
         let callsStored = Atomic<UInt64>(0)
         let flowsSeen = Atomic<UInt64>(0)
@@ -56,7 +59,9 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         // Calls of this run get ids that no earlier run used: the run's start time in base 36 is part of them.
         let run = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
         collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint)
-        engine = DissectionEngine(node: node, sink: collector)
+        var dissection = DissectionConfiguration()
+        dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
+        engine = DissectionEngine(dissection, node: node, sink: collector)
         nextSequence = (catalog.segments().map(\.sequence).max() ?? 0) + (catalog.segments().isEmpty ? 0 : 1)
     }
 
@@ -194,15 +199,15 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
 
     private func store() {
         let (batch, flows, own) = collector.take()
-        counters.flowsSeen.add(UInt64(flows), ordering: .relaxed)
+        counters.flowsSeen.add(UInt64(flows.count), ordering: .relaxed)
         counters.ownCalls.add(UInt64(own), ordering: .relaxed)
-        guard !batch.isEmpty else { return }
+        guard !batch.isEmpty || !flows.isEmpty else { return }
         do {
-            try calls.insert(batch)
+            try calls.insert(batch, flows: flows)
             counters.callsStored.add(UInt64(batch.count), ordering: .relaxed)
         } catch {
             counters.storeErrors.add(1, ordering: .relaxed)
-            logger.error("cannot store \(batch.count) calls: \(error)")
+            logger.error("cannot store \(batch.count) calls and \(flows.count) flows: \(error)")
         }
     }
 
@@ -211,6 +216,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         let oldest = recording.snapshot().oldestPacketNanoseconds
         guard oldest > 0 else { return }
         _ = try? calls.deleteCalls(olderThan: Int64(oldest / 1_000_000))
+        _ = try? calls.deleteFlows(olderThan: Int64(oldest / 1_000_000))
     }
 
     func metrics() -> [Metric] {
@@ -247,7 +253,9 @@ final class Collector: DissectionSink {
     private let ownEndpoint: (host: String, port: Int)
     private var sequence: UInt64 = 0
     private var pending: [Call] = []
-    private var flows = 0
+    /// The newest record of each flow since the last batch, in first-seen order.
+    private var flows: [Flow] = []
+    private var flowIndex: [String: Int] = [:]
     private var own = 0
 
     init(idPrefix: String, ownEndpoint: (host: String, port: Int)) {
@@ -265,17 +273,37 @@ final class Collector: DissectionSink {
         var call = call
         sequence += 1
         call.id = "\(idPrefix)-\(sequence)"
+        call.connectionID = qualified(call.connectionID)
         pending.append(call)
     }
 
-    func emit(flow: Flow) { flows += 1 }
+    func emit(flow: Flow) {
+        if flow.dst.port == ownEndpoint.port && (flow.dst.ip == ownEndpoint.host || ["0.0.0.0", "::"].contains(ownEndpoint.host)) {
+            return
+        }
+        var flow = flow
+        flow.id = qualified(flow.id)
+        if let index = flowIndex[flow.id] {
+            flows[index] = flow
+        } else {
+            flowIndex[flow.id] = flows.count
+            flows.append(flow)
+        }
+    }
+
+    /// The engine's connection ids ("<node>-c<n>") restart with each run: calls and flows get this run's prefix.
+    private func qualified(_ connectionID: String) -> String {
+        guard let last = connectionID.split(separator: "-").last, !connectionID.isEmpty else { return connectionID }
+        return "\(idPrefix)-\(last)"
+    }
 
     func learned(name: String, for ip: String) {}
 
-    func take() -> (calls: [Call], flows: Int, own: Int) {
+    func take() -> (calls: [Call], flows: [Flow], own: Int) {
         defer {
             pending.removeAll(keepingCapacity: true)
-            flows = 0
+            flows.removeAll(keepingCapacity: true)
+            flowIndex.removeAll(keepingCapacity: true)
             own = 0
         }
         return (pending, flows, own)

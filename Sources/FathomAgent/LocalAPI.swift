@@ -9,9 +9,9 @@ import Foundation
 final class LocalAPI: Sendable {
     let node: String
     let status: AgentStatus
-    private let calls: CallsDatabase
+    let calls: CallsDatabase
     private let recording: RecordingStatistics
-    private let dissection: LiveDissection
+    let dissection: LiveDissection
     /// Authorization, cookies and API keys are shown as "[redacted]" unless the agent was told otherwise.
     private let showSecrets: Bool
 
@@ -41,6 +41,7 @@ final class LocalAPI: Sendable {
     func dataBoundaries() throws -> DataBoundaries {
         let r = recording.snapshot()
         let c = try calls.boundaries()
+        let f = try calls.flowBoundaries()
         return DataBoundaries(nodes: [
             DataBoundaries.Node(
                 node: node, captureSource: status.captureSource.rawValue,
@@ -48,6 +49,7 @@ final class LocalAPI: Sendable {
                                  newestMs: r.newestPacketNanoseconds == 0 ? nil : Int64(r.newestPacketNanoseconds / 1_000_000),
                                  bytes: r.bytesOnDisk, segments: r.segmentCount),
                 calls: .init(oldestMs: c.oldest, newestMs: c.newest, count: c.count),
+                flows: .init(oldestMs: f.oldest, newestMs: f.newest, count: f.count),
                 liveDissection: dissection.isEnabled, dissectionLagSeconds: dissection.lagSeconds)
         ])
     }
@@ -97,26 +99,11 @@ final class LocalAPI: Sendable {
 
     func stats(kfl: String, groupBy: GroupBy, startMs: Int64?, endMs: Int64?) throws -> CallStats {
         let filter = try compile(kfl)
-        var groups: [String: [Call]] = [:]
-        var cursor: Int64?
-        repeat {
-            let page = try calls.calls(
-                matching: filter, limit: 5000, cursor: cursor, start: startMs, end: endMs.map { $0 + 1 }, countBudget: 0)
-            for call in page.calls { groups[key(call, groupBy), default: []].append(call) }
-            cursor = page.nextCursor
-        } while cursor != nil
-        let rows = groups.map { CallStats.Row(group: $0.key, calls: $0.value) }.sorted { $0.count > $1.count }
+        let groups = try calls.statistics(
+            matching: filter, grouping: groupBy.grouping, start: startMs, end: endMs.map { $0 + 1 })
+        let rows = groups.map { CallStats.Row(group: $0.key, totals: $0.value) }
+            .sorted { ($0.count, $1.group) > ($1.count, $0.group) }
         return CallStats(groupBy: groupBy.rawValue, groups: rows, covers: try coverage(startMs: startMs, endMs: endMs))
-    }
-
-    private func key(_ call: Call, _ groupBy: GroupBy) -> String {
-        switch groupBy {
-        case .service: call.dst.service ?? call.dst.name
-        case .endpoint: "\(call.method) \(call.dst.name)\(call.path)"
-        case .status: String(call.status)
-        case .protocol_: call.proto
-        case .none: "all"
-        }
     }
 
     // MARK: fields
@@ -130,7 +117,7 @@ final class LocalAPI: Sendable {
 
     // MARK: helpers
 
-    private func compile(_ kfl: String) throws -> KFLFilter {
+    func compile(_ kfl: String) throws -> KFLFilter {
         do {
             return try KFL.compile(kfl)
         } catch {
@@ -193,6 +180,8 @@ struct DataBoundaries: Codable, Sendable {
         var captureSource: String
         var recording: Range
         var calls: Range
+        /// L4 flows: earliest start, latest end, count.
+        var flows: Range
         var liveDissection: Bool
         var dissectionLagSeconds: Double
     }
@@ -268,29 +257,6 @@ struct CallStats: Codable, Sendable {
         var firstMs: Int64
         var lastMs: Int64
         var perSecond: Double
-
-        init(group: String, calls: [Call]) {
-            self.group = group
-            count = calls.count
-            // HTTP 5xx, gRPC non-zero, DNS rcode non-zero, or no response at all.
-            errors = calls.filter { call in
-                call.flags.noResponse || (call.proto.hasPrefix("http") ? call.status >= 500 : call.status != 0)
-            }.count
-            errorRate = count == 0 ? 0 : Double(errors) / Double(count)
-            let latencies = calls.filter { !$0.flags.noResponse }.map(\.latencyMs).sorted()
-            // Nearest rank: the smallest latency at or above which p of the calls fall.
-            func percentile(_ p: Double) -> Double {
-                guard !latencies.isEmpty else { return 0 }
-                return latencies[max(0, Int((p * Double(latencies.count)).rounded(.up)) - 1)]
-            }
-            p50Ms = percentile(0.5)
-            p90Ms = percentile(0.9)
-            p99Ms = percentile(0.99)
-            firstMs = calls.map(\.ts).min() ?? 0
-            lastMs = calls.map(\.ts).max() ?? 0
-            let span = Double(lastMs - firstMs) / 1000
-            perSecond = span > 0 ? Double(count) / span : Double(count)
-        }
     }
 
     var groupBy: String

@@ -149,7 +149,7 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         defer { lock.unlock() }
         guard let obj = object, drainer == nil else { return }
         let drainer = try RingDrainer(
-            ringFDs: ringFDs, sink: sink, counters: counters, tlsCounters: tlsCounters,
+            ringFDs: ringFDs, ringBytes: configuration.ringBytesPerCPU, sink: sink, counters: counters, tlsCounters: tlsCounters,
             intervalMilliseconds: configuration.drainIntervalMilliseconds)
         self.drainer = drainer
         do {

@@ -3,8 +3,9 @@ import FathomModel
 import Foundation
 
 /// Drains the per-CPU rings into a sink on a thread of its own. The programs wake it only past a fill threshold, so
-/// it also consumes every ring on a short timer; records are handed to the sink straight from ring memory, with no
-/// allocation per packet.
+/// it also drains on a short timer. Each pass merges the rings in time order: packets of one connection are recorded
+/// on whichever CPU handled them, and a response must not reach the recording before its request. Records are handed
+/// to the sink straight from ring memory, with no allocation per packet.
 final class RingDrainer: @unchecked Sendable {
     private let sinkOwner: PacketSink
     /// The same sink, without reference counting on every record; `sinkOwner` keeps it alive.
@@ -16,7 +17,8 @@ final class RingDrainer: @unchecked Sendable {
     private let intervalMilliseconds: Int32
     /// TLS plaintext records share the rings; they become synthesized TCP segments.
     private let tlsSegments: TLSSegmentSynthesizer
-    private var ringBuffer: OpaquePointer?
+    private var rings: [OpaquePointer] = []
+    private var epollFD: Int32 = -1
     private let running = NSCondition()
     private var state: State = .idle
     /// Wall clock minus CLOCK_MONOTONIC, refreshed about once a second by the drain thread only.
@@ -26,7 +28,7 @@ final class RingDrainer: @unchecked Sendable {
     private enum State { case idle, running, stopping, stopped }
 
     init(
-        ringFDs: [Int32], sink: PacketSink, counters: CaptureCounters, tlsCounters: TLSCounters,
+        ringFDs: [Int32], ringBytes: UInt32, sink: PacketSink, counters: CaptureCounters, tlsCounters: TLSCounters,
         intervalMilliseconds: Int32
     ) throws {
         self.sinkOwner = sink
@@ -34,19 +36,23 @@ final class RingDrainer: @unchecked Sendable {
         self.counters = counters
         self.tlsSegments = TLSSegmentSynthesizer(counters: tlsCounters)
         self.intervalMilliseconds = intervalMilliseconds
-        guard let first = ringFDs.first else { throw BPFCaptureError(description: "no ring buffers", log: "") }
-        // Unretained: the ring buffer is freed in deinit, so it never outlives the drainer.
-        let context = Unmanaged.passUnretained(self).toOpaque()
-        guard let rb = ring_buffer__new(first, RingDrainer.onRecord, context, nil) else {
-            throw BPFCaptureError(description: "cannot open the ring buffers: \(String(cString: strerror(errno)))", log: "")
+        guard !ringFDs.isEmpty else { throw BPFCaptureError(description: "no ring buffers", log: "") }
+        for fd in ringFDs {
+            guard let ring = fathom_ring_open(fd, ringBytes) else {
+                throw BPFCaptureError(description: "cannot map a ring buffer: \(String(cString: strerror(errno)))", log: "")
+            }
+            rings.append(ring)
         }
-        ringBuffer = rb
-        for fd in ringFDs.dropFirst() where ring_buffer__add(rb, fd, RingDrainer.onRecord, context) != 0 {
-            throw BPFCaptureError(description: "cannot add a ring buffer: \(String(cString: strerror(errno)))", log: "")
+        epollFD = fathom_rings_epoll(ringFDs, Int32(ringFDs.count))
+        guard epollFD >= 0 else {
+            throw BPFCaptureError(description: "cannot watch the ring buffers: \(String(cString: strerror(-epollFD)))", log: "")
         }
     }
 
-    deinit { if let ringBuffer { ring_buffer__free(ringBuffer) } }
+    deinit {
+        for ring in rings { fathom_ring_close(ring) }
+        if epollFD >= 0 { close(epollFD) }
+    }
 
     func start() {
         running.lock()
@@ -76,10 +82,8 @@ final class RingDrainer: @unchecked Sendable {
             running.lock()
             let stopping = state == .stopping
             running.unlock()
-            if let ringBuffer {
-                _ = ring_buffer__poll(ringBuffer, intervalMilliseconds)
-                _ = ring_buffer__consume(ringBuffer)
-            }
+            _ = fathom_rings_wait(epollFD, intervalMilliseconds)
+            drainPass()
             let now = Clock.nanoseconds(CLOCK_MONOTONIC)
             if now - lastOffsetRefresh > 1_000_000_000 {
                 clockOffset = Clock.monotonicToRealtimeOffset()
@@ -95,8 +99,45 @@ final class RingDrainer: @unchecked Sendable {
         running.unlock()
     }
 
+    /// One pass: fixes each ring's end, then delivers the oldest head of all rings until every ring is empty up to
+    /// its end. Only rings holding records take part, so a pass costs a comparison per busy CPU per record.
+    private func drainPass() {
+        var heads: [(ring: OpaquePointer, record: UnsafeRawBufferPointer, timestamp: UInt64)] = []
+        for ring in rings {
+            fathom_ring_snapshot(ring)
+            if let head = Self.peek(ring) { heads.append((ring, head, Self.timestamp(head))) }
+        }
+        while !heads.isEmpty {
+            var oldest = 0
+            for i in 1..<heads.count where heads[i].timestamp < heads[oldest].timestamp { oldest = i }
+            deliver(heads[oldest].record)
+            let ring = heads[oldest].ring
+            fathom_ring_release(ring)
+            if let next = Self.peek(ring) {
+                heads[oldest] = (ring, next, Self.timestamp(next))
+            } else {
+                heads.swapAt(oldest, heads.count - 1)
+                heads.removeLast()
+            }
+        }
+    }
+
     @inline(__always)
-    fileprivate func deliver(_ record: UnsafeRawBufferPointer) {
+    private static func peek(_ ring: OpaquePointer) -> UnsafeRawBufferPointer? {
+        var length: UInt32 = 0
+        guard let record = fathom_ring_peek(ring, &length) else { return nil }
+        return UnsafeRawBufferPointer(start: record, count: Int(length))
+    }
+
+    /// Every record kind starts with its CLOCK_MONOTONIC stamp; a record too short to have one goes first (and is
+    /// counted as malformed on delivery).
+    @inline(__always)
+    private static func timestamp(_ record: UnsafeRawBufferPointer) -> UInt64 {
+        record.count >= 8 ? record.loadUnaligned(as: UInt64.self) : 0
+    }
+
+    @inline(__always)
+    private func deliver(_ record: UnsafeRawBufferPointer) {
         if RingRecord.kind(of: record) == UInt8(FATHOM_RECORD_TLS.rawValue) {
             if !tlsSegments.deliver(record, clockOffsetNanoseconds: clockOffset, to: sink) {
                 pending.malformedRecords &+= 1
@@ -109,14 +150,5 @@ final class RingDrainer: @unchecked Sendable {
         }
         pending.count(captured: bytes.count, original: metadata.originalLength)
         sink.append(metadata, bytes)
-    }
-
-    private static let onRecord: ring_buffer_sample_fn = { context, data, size in
-        guard let context, let data else { return 0 }
-        // The ring buffer never outlives the drainer: no retain/release per record.
-        Unmanaged<RingDrainer>.fromOpaque(context)._withUnsafeGuaranteedRef {
-            $0.deliver(UnsafeRawBufferPointer(start: data, count: size))
-        }
-        return 0
     }
 }

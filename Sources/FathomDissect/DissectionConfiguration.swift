@@ -25,6 +25,9 @@ public struct DissectionConfiguration: Sendable {
     public var maxPendingDNSQueries = 65536
     /// Bytes a direction may accumulate before protocol detection gives up on the connection.
     public var maxDetectionBytes = 16 * 1024
+    /// Every this long (packet time) an open connection or conversation with new packets is emitted again as a flow
+    /// with an empty end reason, so long-lived connections show before they end; 0 emits flows only when they end.
+    public var openFlowUpdateNanoseconds: UInt64 = 0
     /// Protocols detected on TCP streams, probed in this order (port hints first).
     public var streamDissectors: [DissectorRegistration] = [.http1, .http2, .tls, .dnsOverTCP]
 

@@ -84,6 +84,33 @@ public final class DissectionEngine {
             }
         }
         dns.expire(now: now, timeout: configuration.dnsResponseTimeoutNanoseconds)
+        reportOpenFlows(now: now)
+    }
+
+    /// Emits open connections and conversations that had packets since their last report, at most once per
+    /// `openFlowUpdateNanoseconds` each: a consumer upserting by flow id sees long-lived flows grow.
+    private func reportOpenFlows(now: UInt64) {
+        let interval = configuration.openFlowUpdateNanoseconds
+        guard interval > 0 else { return }
+        func due(_ first: UInt64, _ reported: UInt64, _ last: UInt64, _ reportedLast: UInt64) -> Bool {
+            last != reportedLast && now >= max(first, reported) &+ interval
+        }
+        for connection in connections.values where connection.closedNanoseconds == 0
+            && due(connection.firstNanoseconds, connection.reportedNanoseconds, connection.lastNanoseconds,
+                   connection.reportedLastNanoseconds)
+        {
+            connection.reportedNanoseconds = now
+            connection.reportedLastNanoseconds = connection.lastNanoseconds
+            emitter.sink.emit(flow: connection.flow(node: node))
+        }
+        for conversation in conversations.values
+        where due(conversation.firstNanoseconds, conversation.reportedNanoseconds, conversation.lastNanoseconds,
+                  conversation.reportedLastNanoseconds)
+        {
+            conversation.reportedNanoseconds = now
+            conversation.reportedLastNanoseconds = conversation.lastNanoseconds
+            emitter.sink.emit(flow: conversation.flow(node: node, endReason: ""))
+        }
     }
 
     /// End of input: closes every connection ("capture_end" unless it had already ended) and emits what is pending.

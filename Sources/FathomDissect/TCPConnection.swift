@@ -46,6 +46,9 @@ final class TCPConnection {
     var closedNanoseconds: UInt64 = 0
     var endReason = ""
     var finished = false
+    /// Packet time of the last open-flow update, and the last packet it covered (see `openFlowUpdateNanoseconds`).
+    var reportedNanoseconds: UInt64 = 0
+    var reportedLastNanoseconds: UInt64 = 0
 
     init(key: FlowKey, session: ConnectionSession, now: UInt64) {
         self.key = key
@@ -106,6 +109,8 @@ final class UDPConversation {
     var bytes = [0, 0]
     var firstNanoseconds: UInt64
     var lastNanoseconds: UInt64
+    var reportedNanoseconds: UInt64 = 0
+    var reportedLastNanoseconds: UInt64 = 0
 
     init(key: FlowKey, session: ConnectionSession, now: UInt64) {
         self.key = key

@@ -5,7 +5,7 @@ public enum KFLCatalogue {
     /// Every field, KFL2 names first within each group.
     public static let fields: [KFLField] =
         coreFields + protocolFlags + httpFields + grpcFields + dnsFields + tlsFields
-        + endpointFields(.src) + endpointFields(.dst) + kubernetesFields + flagFields
+        + endpointFields(.src) + endpointFields(.dst) + kubernetesFields + flagFields + flowFields
 
     /// Field by KFL2 name or alias.
     static let byName: [String: KFLField] = {

@@ -6,7 +6,7 @@ struct FathomTools: Sendable {
     let client: AgentClient
 
     static let readOnly = Tool.Annotations(readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false)
-    private static let toggle = Tool.Annotations(readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false)
+    static let toggle = Tool.Annotations(readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false)
 
     static func object(_ properties: [String: Value], required: [String] = []) -> Value {
         .object(["type": "object", "properties": .object(properties), "required": .array(required.map { .string($0) }),
@@ -26,7 +26,7 @@ struct FathomTools: Sendable {
     static let definitions: [Tool] = [
         Tool(
             name: "get_data_boundaries",
-            description: "What is recorded: per node, the time range of raw traffic and of dissected calls, bytes held, and whether live dissection is on. Call first.",
+            description: "What is recorded: per node, the time range of raw traffic, of dissected calls and of L4 flows, bytes held, and whether live dissection is on. Call first.",
             inputSchema: object([:]), annotations: readOnly,
             outputSchema: object(["nodes": .object(["type": "array"])], required: ["nodes"])),
         Tool(
@@ -36,7 +36,9 @@ struct FathomTools: Sendable {
                 "kfl": kfl,
                 "group_by": .object(["type": "string", "enum": ["service", "endpoint", "status", "protocol", "none"], "default": "none"]),
             ]) { a, _ in a }), annotations: readOnly,
-            outputSchema: object(["group_by": .object(["type": "string"]), "groups": .object(["type": "array"]), "covers": openObject],
+            outputSchema: object(["group_by": .object(["type": "string"]), "groups": .object(["type": "array"]), "covers": openObject,
+                                  "truncated": .object(["type": "boolean", "description": "true: only the busiest groups fit."]),
+                                  "groups_total": .object(["type": "integer"])],
                                  required: ["groups", "covers"])),
         Tool(
             name: "list_api_calls",
@@ -82,7 +84,7 @@ struct FathomTools: Sendable {
             name: "disable_dissection", description: "Turns live dissection off; the raw recording goes on.",
             inputSchema: object([:]), annotations: toggle,
             outputSchema: object(["enabled": .object(["type": "boolean"])], required: ["enabled"])),
-    ] + snapshotDefinitions
+    ] + flowDefinitions + snapshotDefinitions
 
     /// Reports progress of a long tool call (done, total, message) when the client asked for it.
     typealias Progress = @Sendable (Double, Double?, String) async -> Void
@@ -94,10 +96,7 @@ struct FathomTools: Sendable {
             case "get_data_boundaries":
                 return try await json(client.get("/mcp/data-boundaries"))
             case "get_api_stats":
-                var query = try args.window()
-                query["kfl"] = try args.string("kfl")
-                query["group_by"] = try args.string("group_by")
-                return try await json(client.get("/mcp/stats", query.compactMapValues { $0 }))
+                return try await stats(args)
             case "list_api_calls":
                 return try await listCalls(args)
             case "get_api_call":
@@ -112,6 +111,10 @@ struct FathomTools: Sendable {
                 return try await json(client.post("/dissection/enable"))
             case "disable_dissection":
                 return try await json(client.post("/dissection/disable"))
+            case "list_l4_flows":
+                return try await listFlows(args)
+            case "get_l4_flow_summary":
+                return try await flowSummary(args)
             default:
                 if let result = try await callSnapshotTool(name, args, progress: progress) { return result }
                 throw BadArgument("no tool named `\(name)`; tools: \(Self.definitions.map(\.name).joined(separator: ", "))")
@@ -126,7 +129,7 @@ struct FathomTools: Sendable {
         "list_api_calls": ["kfl", "limit", "format", "start", "end", "cursor", "db"],
         "get_api_call": ["id", "max_payload"],
         "list_fields": ["group"],
-    ]
+    ].merging(flowArguments) { a, _ in a }
 
     // MARK: answers
 
@@ -158,17 +161,24 @@ struct FathomTools: Sendable {
         query["format"] = try args.string("format")
         query["cursor"] = try args.string("cursor")
         query["db"] = try args.string("db")
-        var limit = try args.int("limit", in: 1...1000) ?? 50
+        let value = try await withinBudget("/mcp/calls", query, limit: args.int("limit", in: 1...1000) ?? 50)
+        return try CallTool.Result(content: [.text(CallTable.render(value))], structuredContent: value)
+    }
+
+    /// Asks the agent for a page of up to `limit` items; over the byte budget, asks again for fewer, so that
+    /// `next_cursor` stays exact.
+    func withinBudget(_ path: String, _ query: [String: String?], limit: Int) async throws -> Value {
+        var query = query
+        var limit = limit
         while true {
             query["limit"] = String(limit)
-            let answer = try await client.get("/mcp/calls", query.compactMapValues { $0 })
+            let answer = try await client.get(path, query.compactMapValues { $0 })
             let value = try decoded(answer)
-            // Over budget: ask again for fewer calls, so next_cursor stays exact.
             if answer.body.count > FathomMCPServer.resultByteBudget, limit > 1 {
                 limit = max(1, limit * FathomMCPServer.resultByteBudget / answer.body.count * 9 / 10)
                 continue
             }
-            return try CallTool.Result(content: [.text(CallTable.render(value))], structuredContent: value)
+            return value
         }
     }
 

@@ -32,6 +32,8 @@ public struct Call: Codable, Sendable, Equatable {
     public var tls: TLSInfo?
     /// Identifies the L4 connection the call travelled on (the same id the flow records use).
     public var connectionID: String
+    /// Only on the call-shaped view of a flow (`Flow.filterView`) that KFL flow filters read; nil on calls.
+    public var l4: FlowFacts?
 
     public init(
         id: String, ts: Int64, node: String, captureSource: CaptureSource, proto: String, src: Endpoint,

@@ -61,6 +61,15 @@ private let hexDigits = Array("0123456789abcdef".utf8)
 /// A JSON string: quotes, backslashes and control characters escaped; "/" left alone, as `.withoutEscapingSlashes`.
 private func appendString(_ s: String, to out: inout [UInt8]) {
     out.append(UInt8(ascii: "\""))
+    // Most strings need no escape: one scan, then one bulk copy instead of an append per byte.
+    let plain = s.utf8.withContiguousStorageIfAvailable { bytes in
+        !bytes.contains { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }
+    }
+    if plain == true {
+        out.append(contentsOf: s.utf8)
+        out.append(UInt8(ascii: "\""))
+        return
+    }
     for byte in s.utf8 {
         switch byte {
         case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])

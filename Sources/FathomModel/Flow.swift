@@ -28,7 +28,8 @@ public struct Flow: Codable, Sendable, Equatable {
     public var retransmissions: Int
     /// Stream bytes that were never seen (capture loss), both directions.
     public var gapBytes: Int
-    /// How it ended: "fin", "rst", "timeout", "capture_end" (still open when the capture or engine stopped).
+    /// How it ended: "fin", "rst", "timeout", "capture_end" (still open when the capture or engine stopped); empty on
+    /// an update of a flow that is still open.
     public var endReason: String
 
     public init(

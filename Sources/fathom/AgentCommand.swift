@@ -28,6 +28,8 @@ struct AgentCommand: AsyncParsableCommand {
     var tlsMaxBytesPerCall: UInt32 = 1 << 20
     @Option(help: "Bearer token required by the HTTP API.") var token: String?
     @Option(help: "File holding the bearer token.") var tokenFile: String?
+    @Option(name: .customLong("mcp-allowed-origin"), help: "Origin (scheme://host[:port]) a browser MCP client may use /mcp from, besides loopback (repeatable).")
+    var mcpAllowedOrigins: [String] = []
 
     func run() async throws {
         var logger = Logger(label: "fathom.agent")
@@ -49,6 +51,7 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.excludeCgroups = excludeCgroups
         configuration.tls = tls == .on
         configuration.tlsMaxBytesPerCall = tlsMaxBytesPerCall
+        configuration.mcpAllowedOrigins = mcpAllowedOrigins
         configuration.bearerToken = try token ?? tokenFile.map {
             try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }

@@ -34,6 +34,26 @@ def udp_client(host, port, marker, count):
         time.sleep(0.002)  # the receiver's socket buffer is small; this is a correctness test, not a flood
 
 
+def udp_echo_server(host, port, count):
+    """Answers each `…-ping-N` datagram with `…-pong-N`."""
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
+    s.bind((host, port))
+    s.settimeout(20)
+    print("ready", flush=True)
+    for _ in range(count):
+        data, peer = s.recvfrom(65536)
+        s.sendto(data.replace(b"-ping-", b"-pong-"), peer)
+
+
+def udp_ping_client(host, port, marker, count):
+    """Sends `count` pings one at a time, each after the previous pong came back."""
+    s = socket.socket(family(host), socket.SOCK_DGRAM)
+    s.settimeout(5)
+    for i in range(count):
+        s.sendto(f"{marker}-ping-{i}".encode(), (host, port))
+        assert s.recvfrom(65536)[0] == f"{marker}-pong-{i}".encode()
+
+
 def tcp_server(host, port, count):
     s = socket.socket(family(host), socket.SOCK_STREAM)
     s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -124,6 +144,10 @@ if __name__ == "__main__":
         udp_server(host, port, int(rest[0]))
     elif mode == "udp-client":
         udp_client(host, port, rest[0], int(rest[1]))
+    elif mode == "udp-echo-server":
+        udp_echo_server(host, port, int(rest[0]))
+    elif mode == "udp-ping-client":
+        udp_ping_client(host, port, rest[0], int(rest[1]))
     elif mode == "tcp-server":
         tcp_server(host, port, int(rest[0]))
     elif mode == "tcp-client":

@@ -26,6 +26,21 @@ int fathom_bpf_set_rodata(struct bpf_object *obj, const char *variable, const vo
 /* A BPF ring buffer of `bytes` (a power of two, multiple of the page size). fd or -errno. */
 int fathom_bpf_create_ringbuf(const char *name, __u32 bytes);
 
+/* A consumer of one BPF ring buffer of `size` bytes, mapped from its fd (ring.c). The drainer snapshots each ring's
+ * producer position, then peeks at heads and releases records one at a time, merging all rings in time order. */
+struct fathom_ring;
+struct fathom_ring *fathom_ring_open(int fd, __u32 size); /* NULL with errno set on failure */
+void fathom_ring_close(struct fathom_ring *ring);
+/* Fixes the end of the next pass: records submitted after it wait for the pass after. */
+void fathom_ring_snapshot(struct fathom_ring *ring);
+/* The oldest submitted record before the snapshot (skipping discarded ones), or NULL. */
+const void *fathom_ring_peek(struct fathom_ring *ring, __u32 *length);
+/* Hands the peeked record's space back to the kernel. */
+void fathom_ring_release(struct fathom_ring *ring);
+/* An epoll instance watching every ring fd (-errno on failure), and a wait on it (events or -errno). */
+int fathom_rings_epoll(const int *fds, int count);
+int fathom_rings_wait(int epfd, int timeout_ms);
+
 /* tc clsact attach/detach on an interface; `ingress` 1 or 0. 0 or -errno. */
 int fathom_bpf_tc_attach(int ifindex, int ingress, int prog_fd);
 int fathom_bpf_tc_detach(int ifindex, int ingress);
