@@ -80,3 +80,57 @@ void fathom_pcap_close(fathom_pcap *capture)
 	pcap_close(capture->handle);
 	free(capture);
 }
+
+struct fathom_pcap_filter {
+	struct bpf_program program;
+};
+
+/* pcap_open_dead takes a DLT; the files carry LINKTYPE values, which differ for raw IP. */
+static int dlt_for_link_type(int link_type)
+{
+	switch (link_type) {
+	case 101: /* LINKTYPE_RAW */
+		return DLT_RAW;
+	default:
+		return link_type;
+	}
+}
+
+fathom_pcap_filter *fathom_pcap_filter_compile(const char *expression, int link_type, char *error, size_t error_size)
+{
+	pcap_t *dead = pcap_open_dead_with_tstamp_precision(dlt_for_link_type(link_type), 262144,
+							    PCAP_TSTAMP_PRECISION_NANO);
+	if (!dead) {
+		snprintf(error, error_size, "libpcap cannot open a handle for link type %d", link_type);
+		return NULL;
+	}
+	fathom_pcap_filter *filter = calloc(1, sizeof(*filter));
+	if (!filter) {
+		snprintf(error, error_size, "out of memory");
+		pcap_close(dead);
+		return NULL;
+	}
+	if (pcap_compile(dead, &filter->program, expression, 1, PCAP_NETMASK_UNKNOWN) != 0) {
+		snprintf(error, error_size, "%s", pcap_geterr(dead));
+		free(filter);
+		pcap_close(dead);
+		return NULL;
+	}
+	pcap_close(dead);
+	return filter;
+}
+
+int fathom_pcap_filter_matches(const fathom_pcap_filter *filter, const uint8_t *bytes, uint32_t captured_length,
+			       uint32_t original_length)
+{
+	struct pcap_pkthdr header = { .caplen = captured_length, .len = original_length };
+	return pcap_offline_filter(&filter->program, &header, bytes) != 0;
+}
+
+void fathom_pcap_filter_free(fathom_pcap_filter *filter)
+{
+	if (!filter)
+		return;
+	pcap_freecode(&filter->program);
+	free(filter);
+}

@@ -17,6 +17,7 @@ public final class Agent {
     private let dissection: LiveDissection
     private let calls: CallsDatabase
     private let attribution: AgentAttribution
+    private let snapshots: Snapshots
     private let mcpSessions: MCPSessions
     private let logger: Logger
 
@@ -38,6 +39,8 @@ public final class Agent {
             ownEndpoint: (configuration.listenHost, configuration.listenPort), attribution: attribution.makeIngest(),
             logger: logger)
         dissection.setEnabled(configuration.liveDissection)
+        snapshots = try Snapshots(
+            configuration: configuration, catalog: store.catalog, attribution: attribution, logger: logger)
         mcpSessions = MCPSessions(token: configuration.bearerToken)
         let features = KernelFeatures.probe()
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
@@ -119,6 +122,7 @@ public final class Agent {
         capture.stop()
         store.close()
         dissection.stop()
+        snapshots.close()
         logger.info("capture detached, recording flushed, dissection finished")
     }
 
@@ -130,7 +134,7 @@ public final class Agent {
                 LocalAPI(
                     node: configuration.nodeName, status: status, calls: calls, recording: store.statistics,
                     dissection: dissection, showSecrets: configuration.showSecrets), dissection
-            ),
+            ), snapshots: snapshots,
             mcp: MCPEndpoint(sessions: mcpSessions, allowedOrigins: configuration.mcpAllowedOrigins)
         ).router()
         tls.addRoutes(to: router)

@@ -22,6 +22,8 @@ public struct AgentConfiguration: Sendable {
     /// Interfaces captured with tc as well, for traffic that never reaches a local socket.
     public var interfaces: [String] = []
     public var retentionBytes = 2 << 30
+    /// Disk budget of all snapshots together (DATA_DIR/snapshots), apart from the recording's.
+    public var snapshotBudgetBytes = 4 << 30
     public var segmentBytes = 64 << 20
     public var segmentSeconds = 60
     public var snapLength: UInt32 = 65535

@@ -36,9 +36,7 @@ extension AgentRoutes {
         router.get("/mcp/calls") { request, _ in
             Self.answer {
                 let q = QueryParameters(request.uri)
-                if let db = q.string("db"), !db.isEmpty {
-                    throw APIError.notFound("no database `\(db)`: snapshot dissections are not available on this agent yet; omit db for the real-time database")
-                }
+                let api = try database(q.string("db"), api)
                 var list = LocalAPI.ListCallsRequest()
                 list.kfl = q.string("kfl") ?? ""
                 list.limit = try q.int("limit", default: LocalAPI.defaultLimit, in: 1...LocalAPI.maximumLimit)
@@ -63,6 +61,7 @@ extension AgentRoutes {
         router.get("/mcp/stats") { request, _ in
             Self.answer {
                 let q = QueryParameters(request.uri)
+                let api = try database(q.string("db"), api)
                 let groupBy = try q.choice("group_by", LocalAPI.GroupBy.allCases.map(\.rawValue), default: "none")
                 return Self.json(
                     try api.stats(

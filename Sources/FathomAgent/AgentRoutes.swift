@@ -11,6 +11,8 @@ struct AgentRoutes: Sendable {
     let setPaused: @Sendable (Bool) -> Void
     /// The stores' answers and the live-dissection switch; nil in tests of the capture endpoints alone.
     var api: (LocalAPI, LiveDissection)? = nil
+    /// Snapshots, delayed dissection and export; nil when the agent has none.
+    var snapshots: Snapshots? = nil
     /// Streamable HTTP MCP at /mcp; nil leaves it off.
     var mcp: MCPEndpoint? = nil
 
@@ -38,6 +40,7 @@ struct AgentRoutes: Sendable {
                 body: .init(byteBuffer: ByteBuffer(string: text)))
         }
         if let (api, dissection) = api { addAPI(to: router, api: api, dissection: dissection) }
+        if let snapshots, let (api, _) = api { addSnapshots(to: router, snapshots: snapshots, realTime: api) }
         if let mcp { addMCP(to: router, mcp) }
         return router
     }

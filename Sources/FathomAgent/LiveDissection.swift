@@ -252,8 +252,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     }
 }
 
-/// Gathers what the engine emits on the dissection thread; the same thread takes it in batches.
-private final class Collector: DissectionSink {
+/// Gathers what the engine emits on the dissection thread (live or delayed); the same thread takes it in batches.
+final class Collector: DissectionSink {
     private let idPrefix: String
     private let ownEndpoint: (host: String, port: Int)
     /// Names both ends of each call before it is stored; nil in tests without attribution.

@@ -28,6 +28,14 @@ final class LocalAPI: Sendable {
         self.showSecrets = showSecrets
     }
 
+    /// The same answers over another calls database (a snapshot's dissection).
+    func answering(from database: CallsDatabase) -> LocalAPI {
+        LocalAPI(node: node, status: status, calls: database, recording: recording, dissection: dissection, showSecrets: showSecrets)
+    }
+
+    /// The database this API answers from.
+    var realTimeCalls: CallsDatabase { calls }
+
     // MARK: data boundaries
 
     func dataBoundaries() throws -> DataBoundaries {

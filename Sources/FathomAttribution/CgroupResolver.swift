@@ -96,7 +96,8 @@ public final class CgroupResolver: Sendable {
     public var scanCount: Int { state.withLock { $0.scans } }
 
     /// Walks the hierarchy breadth-first, bounded in depth and count.
-    func scan() -> [UInt64: String] {
+    /// Every cgroup's id → path, walked now (snapshots keep this table to name cgroups gone since).
+    public func scan() -> [UInt64: String] {
         var found: [UInt64: String] = [:]
         var queue: [(relative: String, depth: Int)] = [("", 0)]
         var next = 0

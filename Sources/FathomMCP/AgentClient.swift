@@ -25,7 +25,15 @@ public struct AgentClient: Sendable {
 
     public func post(_ path: String) async throws -> Answer { try await send("POST", path, [:]) }
 
-    private func send(_ method: String, _ path: String, _ query: [String: String]) async throws -> Answer {
+    /// POSTs `body` as JSON.
+    public func post(_ path: String, json body: some Encodable) async throws -> Answer {
+        try await send("POST", path, [:], body: try JSONEncoder().encode(body))
+    }
+
+    public func delete(_ path: String) async throws -> Answer { try await send("DELETE", path, [:]) }
+
+    /// The full URL of `path` with `query`, as a client outside this process would fetch it.
+    public func url(_ path: String, _ query: [String: String] = [:]) throws -> URL {
         guard var components = URLComponents(url: base.appendingPathComponent(path), resolvingAgainstBaseURL: false) else {
             throw AgentUnreachable(description: "bad agent URL \(base)")
         }
@@ -36,8 +44,16 @@ public struct AgentClient: Sendable {
             }
         }
         guard let url = components.url else { throw AgentUnreachable(description: "bad request path \(path)") }
-        var request = URLRequest(url: url, timeoutInterval: 50)
+        return url
+    }
+
+    private func send(_ method: String, _ path: String, _ query: [String: String], body: Data? = nil) async throws -> Answer {
+        var request = URLRequest(url: try url(path, query), timeoutInterval: 50)
         request.httpMethod = method
+        if let body {
+            request.httpBody = body
+            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+        }
         if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
         do {
             let (data, response) = try await URLSession.shared.data(for: request)

@@ -24,7 +24,16 @@ public enum FathomMCPServer {
             capabilities: .init(prompts: .init(listChanged: false), tools: .init(listChanged: false)))
         let tools = FathomTools(client: client)
         await server.withMethodHandler(ListTools.self) { _ in .init(tools: FathomTools.definitions) }
-        await server.withMethodHandler(CallTool.self) { params in await tools.call(params.name, params.arguments ?? [:]) }
+        await server.withMethodHandler(CallTool.self) { [weak server] params in
+            var progress: FathomTools.Progress?
+            if let token = params._meta?.progressToken, let server {
+                progress = { @Sendable [weak server] done, total, message in
+                    _ = try? await server?.notify(ProgressNotification.message(
+                        .init(progressToken: token, progress: done, total: total, message: message)))
+                }
+            }
+            return await tools.call(params.name, params.arguments ?? [:], progress: progress)
+        }
         await server.withMethodHandler(ListPrompts.self) { _ in .init(prompts: FathomPrompts.all.map(\.prompt)) }
         await server.withMethodHandler(GetPrompt.self) { params in try FathomPrompts.get(params.name, params.arguments ?? [:]) }
         return server

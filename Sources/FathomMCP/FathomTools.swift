@@ -84,11 +84,14 @@ struct FathomTools: Sendable {
             name: "disable_dissection", description: "Turns live dissection off; the raw recording goes on.",
             inputSchema: object([:]), annotations: toggle,
             outputSchema: object(["enabled": .object(["type": "boolean"])], required: ["enabled"])),
-    ] + flowDefinitions + workloadDefinitions
+    ] + flowDefinitions + workloadDefinitions + snapshotDefinitions
 
-    func call(_ name: String, _ arguments: [String: Value]) async -> CallTool.Result {
+    /// Reports progress of a long tool call (done, total, message) when the client asked for it.
+    typealias Progress = @Sendable (Double, Double?, String) async -> Void
+
+    func call(_ name: String, _ arguments: [String: Value], progress: Progress? = nil) async -> CallTool.Result {
         do {
-            let args = Arguments(arguments, allowed: Self.allowedArguments[name] ?? [])
+            let args = Arguments(arguments, allowed: Self.allowedArguments[name] ?? Self.snapshotArguments[name] ?? [])
             switch name {
             case "get_data_boundaries":
                 return try await json(client.get("/mcp/data-boundaries"))
@@ -114,6 +117,7 @@ struct FathomTools: Sendable {
                 return try await flowSummary(args)
             default:
                 if let result = try await callWorkloadTool(name, args) { return result }
+                if let result = try await callSnapshotTool(name, args, progress: progress) { return result }
                 throw BadArgument("no tool named `\(name)`; tools: \(Self.definitions.map(\.name).joined(separator: ", "))")
             }
         } catch {

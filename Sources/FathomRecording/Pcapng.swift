@@ -10,6 +10,7 @@ enum Pcapng {
     static let byteOrderMagic: UInt32 = 0x1A2B_3C4D
 
     static let optionEndOfOptions: UInt16 = 0
+    static let optionComment: UInt16 = 1  // opt_comment
     static let optionApplication: UInt16 = 4  // shb_userappl
     static let optionInterfaceName: UInt16 = 2  // if_name
     static let optionTimestampResolution: UInt16 = 9  // if_tsresol

@@ -45,6 +45,8 @@ public final class PcapngWriter {
     public static let maximumPacketLength = 16 << 20
 
     private let fileDescriptor: Int32
+    /// Receives each flushed buffer instead of the file when set (exports streamed over HTTP); returns 0 or an errno.
+    private let output: ((UnsafeRawBufferPointer) -> Int32)?
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
     private var used = 0
@@ -78,6 +80,17 @@ public final class PcapngWriter {
     public init(fileDescriptor: Int32, bufferCapacity: Int = PcapngWriter.defaultBufferCapacity,
                 application: String = "fathom") {
         self.fileDescriptor = fileDescriptor
+        output = nil
+        capacity = max(bufferCapacity, 4096)
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        encodeSectionHeader(application: application)
+    }
+
+    /// Starts a section whose bytes go to `output` at each flush (it returns 0, or an errno to fail the writer).
+    public init(bufferCapacity: Int = PcapngWriter.defaultBufferCapacity, application: String = "fathom",
+                output: @escaping (UnsafeRawBufferPointer) -> Int32) {
+        fileDescriptor = -1
+        self.output = output
         capacity = max(bufferCapacity, 4096)
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
         encodeSectionHeader(application: application)
@@ -88,13 +101,24 @@ public final class PcapngWriter {
     /// Bytes the EPB of a packet with `capturedLength` bytes takes in the file.
     @inline(__always)
     /// `withProcess`: the packet carries a process id (FathomProcessOption).
-    public static func blockLength(capturedLength: Int, withProcess: Bool = false) -> Int {
+    public static func blockLength(capturedLength: Int, withProcess: Bool = false, commentLength: Int = 0) -> Int {
         Pcapng.enhancedPacketOverhead + Pcapng.padded(capturedLength) + (withProcess ? Pcapng.processOptionLength : 0)
+            + (commentLength > 0 ? 4 + Pcapng.padded(commentLength) : 0)
     }
 
     /// Encodes one packet, writing the buffer out first when the block does not fit.
     /// On a write failure the file is cut back to its last complete block and the writer refuses further packets.
     public func append(_ metadata: PacketMetadata, _ packet: UnsafeRawBufferPointer) throws(PcapngWriteError) {
+        try append(metadata, packet, comment: UnsafeRawBufferPointer(start: nil, count: 0))
+    }
+
+    /// Encodes one packet with an opt_comment (UTF-8, at most 65,535 bytes; longer comments are cut), which
+    /// Wireshark shows as the packet's comment.
+    @inline(__always)
+    public func append(_ metadata: PacketMetadata, _ packet: UnsafeRawBufferPointer, comment: UnsafeRawBufferPointer)
+        throws(PcapngWriteError)
+    {
+        let comment = UnsafeRawBufferPointer(rebasing: comment.prefix(Int(UInt16.max)))
         if failed {
             throw PcapngWriteError(errno: 0, lostPackets: 1, lostPacketBytes: UInt64(packet.count), reason: .writerFailed)
         }
@@ -102,17 +126,18 @@ public final class PcapngWriter {
         guard captured <= Self.maximumPacketLength else {
             throw PcapngWriteError(errno: 0, lostPackets: 1, lostPacketBytes: UInt64(captured), reason: .packetTooLarge)
         }
+        let blockLength = Self.blockLength(
+            capturedLength: captured, withProcess: metadata.processID != 0, commentLength: comment.count)
         let key = UInt32(FathomPacketOption.sourceCode(metadata.source)) << 16 | UInt32(metadata.linkType)
         let interfaceID: UInt32
         if key == lastInterfaceKey {
             interfaceID = lastInterfaceID
         } else {
             interfaceID = try interface(for: key, source: metadata.source, linkType: metadata.linkType,
-                                        packetLength: captured, withProcess: metadata.processID != 0)
+                                        packetLength: captured, blockLength: blockLength)
         }
-        let blockLength = Self.blockLength(capturedLength: captured, withProcess: metadata.processID != 0)
         try reserve(blockLength, packetLength: captured)
-        encodeEnhancedPacket(metadata, packet, interfaceID: interfaceID, blockLength: blockLength)
+        encodeEnhancedPacket(metadata, packet, interfaceID: interfaceID, blockLength: blockLength, comment: comment)
         bufferedPackets &+= 1
         bufferedPacketBytes &+= UInt64(captured)
         bufferedLastTimestamp = metadata.timestampNanoseconds
@@ -121,10 +146,11 @@ public final class PcapngWriter {
     /// Writes every encoded block to the file.
     public func flush() throws(PcapngWriteError) {
         guard used > 0, !failed else { return }
-        let (code, _) = POSIX.writeAll(fileDescriptor, UnsafeRawBufferPointer(start: buffer, count: used))
+        let bytes = UnsafeRawBufferPointer(start: buffer, count: used)
+        let code = output.map { $0(bytes) } ?? POSIX.writeAll(fileDescriptor, bytes).errno
         if code != 0 {
             // A partial write may have torn a block: cut back to the last flush, which ended on a block boundary.
-            _ = POSIX.truncateFile(fileDescriptor, to: committedBytes)
+            if output == nil { _ = POSIX.truncateFile(fileDescriptor, to: committedBytes) }
             failed = true
             let error = PcapngWriteError(errno: code, lostPackets: bufferedPackets,
                                          lostPacketBytes: bufferedPacketBytes, reason: .writeFailed)
@@ -133,7 +159,7 @@ public final class PcapngWriter {
             bufferedPacketBytes = 0
             throw error
         }
-        dropFromPageCache(writtenFrom: committedBytes)
+        if output == nil { dropFromPageCache(writtenFrom: committedBytes) }
         committedBytes &+= UInt64(used)
         committedPackets &+= bufferedPackets
         committedPacketBytes &+= bufferedPacketBytes
@@ -159,7 +185,7 @@ public final class PcapngWriter {
     // MARK: - Encoding
 
     private func interface(for key: UInt32, source: CaptureSource, linkType: UInt16,
-                           packetLength: Int, withProcess: Bool) throws(PcapngWriteError) -> UInt32 {
+                           packetLength: Int, blockLength: Int) throws(PcapngWriteError) -> UInt32 {
         let id: UInt32
         if let index = interfaceKeys.firstIndex(of: key) {
             id = UInt32(index)
@@ -167,8 +193,7 @@ public final class PcapngWriter {
             let name = Array(Pcapng.interfaceName(for: source).utf8)
             // Reserve room for the IDB and the packet together so a flush never separates them.
             let idbLength = 20 + 4 + Pcapng.padded(name.count) + 8 + 4
-            try reserve(idbLength + Self.blockLength(capturedLength: packetLength, withProcess: withProcess),
-                        packetLength: packetLength)
+            try reserve(idbLength + blockLength, packetLength: packetLength)
             id = UInt32(interfaceKeys.count)
             interfaceKeys.append(key)
             encodeInterfaceDescription(linkType: linkType, name: name, length: idbLength)
@@ -256,7 +281,7 @@ public final class PcapngWriter {
 
     @inline(__always)
     private func encodeEnhancedPacket(_ metadata: PacketMetadata, _ packet: UnsafeRawBufferPointer,
-                                      interfaceID: UInt32, blockLength: Int) {
+                                      interfaceID: UInt32, blockLength: Int, comment: UnsafeRawBufferPointer) {
         let start = used
         let captured = packet.count
         let padded = Pcapng.padded(captured)
@@ -291,6 +316,14 @@ public final class PcapngWriter {
             put32(UInt32(FathomProcessOption.tag), offset + 8)
             put32(metadata.processID, offset + 12)
             offset += Pcapng.processOptionLength
+        }
+        if let base = comment.baseAddress, comment.count > 0 {
+            put16(Pcapng.optionComment, offset)
+            put16(UInt16(comment.count), offset + 2)
+            let padded = Pcapng.padded(comment.count)
+            if padded != comment.count { put32(0, offset + 4 + padded - 4) }
+            (buffer + offset + 4).copyMemory(from: base, byteCount: comment.count)
+            offset += 4 + padded
         }
         put32(0, offset)  // opt_endofopt
         put32(UInt32(truncatingIfNeeded: blockLength), offset + 4)

@@ -12,6 +12,7 @@ struct AgentCommand: AsyncParsableCommand {
     @Option(help: "auto (eBPF, else libpcap), ebpf or pcap.") var capture = AgentConfiguration.CaptureMode.auto
     @Option(help: "Comma-separated interfaces to capture with tc as well.") var interfaces = ""
     @Option(help: "Disk budget of the recording, bytes.") var retentionBytes = 2 << 30
+    @Option(help: "Disk budget of all snapshots together, bytes.") var snapshotBudgetBytes = 4 << 30
     @Option(help: "Rotate a segment past this size, bytes.") var segmentBytes = 64 << 20
     @Option(help: "Rotate a segment past this age, seconds.") var segmentSeconds = 60
     @Option(help: "Bytes kept per packet (at most 65535).") var snapLength: UInt32 = 65535
@@ -41,6 +42,7 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.interfaces = interfaces.split(separator: ",").map(String.init)
         configuration.retentionBytes = retentionBytes
         configuration.segmentBytes = segmentBytes
+        configuration.snapshotBudgetBytes = snapshotBudgetBytes
         configuration.segmentSeconds = segmentSeconds
         configuration.snapLength = snapLength
         if let nodeName { configuration.nodeName = nodeName }

@@ -61,6 +61,7 @@ def test_every_tool_over_http_matches_its_schema(closed_flows):
         assert set(tools) >= TOOLS
         for tool in tools.values():
             assert tool.input_schema["type"] == "object" and tool.output_schema["type"] == "object"
+        for tool in (tools[name] for name in TOOLS):  # the snapshot tools' annotations: test_snapshots.py
             assert tool.annotations.read_only_hint is (tool.name not in {"enable_dissection", "disable_dissection"})
             assert tool.annotations.destructive_hint is False
         listed = await session.call_tool("list_api_calls", {"kfl": SCOPE, "limit": 5})

@@ -24,4 +24,15 @@ void fathom_pcap_break(fathom_pcap *capture);
 uint64_t fathom_pcap_kernel_drops(fathom_pcap *capture);
 const char *fathom_pcap_last_error(fathom_pcap *capture);
 void fathom_pcap_close(fathom_pcap *capture);
+
+/* A BPF filter compiled by libpcap for one link type, matched against packets in memory (no capture needed). */
+typedef struct fathom_pcap_filter fathom_pcap_filter;
+
+/* Compiles `expression` (tcpdump syntax) for packets of pcap LINKTYPE `link_type`.
+ * NULL on failure with libpcap's message in `error`. */
+fathom_pcap_filter *fathom_pcap_filter_compile(const char *expression, int link_type, char *error, size_t error_size);
+/* Nonzero when the packet (`captured_length` bytes of an `original_length`-byte packet) matches. */
+int fathom_pcap_filter_matches(const fathom_pcap_filter *filter, const uint8_t *bytes, uint32_t captured_length,
+			       uint32_t original_length);
+void fathom_pcap_filter_free(fathom_pcap_filter *filter);
 #endif
