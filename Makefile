@@ -76,6 +76,7 @@ bench: root deps build-release
 	scripts/kfl-bench.sh
 	python3 bench/kfl_bench.py
 	FATHOM=$(FATHOM) python3 bench/mcp_latency.py 1000000
+	FATHOM=$(FATHOM) python3 bench/snapshot.py
 
 bpf: $(BPF_OBJECTS)
 
