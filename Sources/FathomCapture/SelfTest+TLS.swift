@@ -27,10 +27,12 @@ extension SelfTest {
             configuration.discover = false
             tls = try TLSCapture(sharing: capture, configuration: configuration, logger: logger)
             try tls.start()
-            let functions = calls.compactMap { name in
-                fathom_selftest_ssl_function(name).map { (name: name, address: UInt(bitPattern: $0)) }
+            let probes = calls.flatMap { name in
+                fathom_selftest_ssl_function(name).map { address in
+                    TLSProbe.openSSL(ELFFile.Symbol(name: name, fileOffset: UInt64(UInt(bitPattern: address)), size: 0))
+                } ?? []
             }
-            _ = try tls.hookOwnFunctions(functions)
+            _ = try tls.hookOwnCode(probes)
         } catch let error as BPFCaptureError {
             return names.map { Verdict(program: $0, outcome: .fail, detail: verifierSummary(error)) }
         } catch {
