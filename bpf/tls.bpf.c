@@ -421,6 +421,23 @@ static __always_inline void go_enter(struct pt_regs *ctx, __u8 direction)
 		bpf_map_update_elem(&go_calls, &key, &call, BPF_EXIST);
 }
 
+/* When no syscall named the fd (a read served from bytes the handshake already buffered: TLS 1.3 clients send their
+ * first request with their Finished message), the fd through Go's structures, laid out so since Go 1.9:
+ * tls.Conn.conn is a net.Conn interface at offset 0 (its data word at 8) holding a *net.TCPConn, whose *netFD is at
+ * offset 0, whose poll.FD.Sysfd is at offset 16 (after the 16-byte fdMutex). Trusted only if it is a socket. */
+static __always_inline __s32 go_conn_fd(__u64 conn)
+{
+	__u64 tcp_conn = 0, net_fd = 0;
+	__s64 fd = -1;
+	if (bpf_probe_read_user(&tcp_conn, sizeof(tcp_conn), (void *)(conn + 8)) < 0 || !tcp_conn)
+		return -1;
+	if (bpf_probe_read_user(&net_fd, sizeof(net_fd), (void *)tcp_conn) < 0 || !net_fd)
+		return -1;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(net_fd + 16)) < 0 || fd < 0 || fd > 0x7fffffff)
+		return -1;
+	return sock_of_fd((__s32)fd) ? (__s32)fd : -1;
+}
+
 /* At a RET: the call is over. A read emits the n bytes it returned; a write whose nested syscall already emitted it
  * is gone from the map; one that made no syscall (an error before any) is emitted only if it reports bytes written. */
 static __always_inline void go_leave(struct pt_regs *ctx)
@@ -439,6 +456,11 @@ static __always_inline void go_leave(struct pt_regs *ctx)
 	if (c.direction == FATHOM_DIRECTION_EGRESS && length > c.length)
 		return;
 	__s32 fd = c.fd >= 0 ? c.fd : known_fd(c.ssl);
+	if (fd < 0) {
+		fd = go_conn_fd(c.ssl);
+		if (fd >= 0)
+			remember_fd(c.ssl, fd);
+	}
 	emit_call(fd, c.direction, (const __u8 *)c.buffer, length);
 }
 

@@ -32,7 +32,7 @@ struct GoBinary {
     var version: String? {
         guard let info = elf.section(named: ".go.buildinfo"), info.size >= 32,
             let header = try? elf.bytes(at: info.offset, count: 32),
-            header.starts(with: Array("\u{ff} Go buildinf:".utf8))
+            header.starts(with: [0xFF] + Array(" Go buildinf:".utf8))
         else { return nil }
         let pointerSize = Int(header[14])
         let flags = header[15]
