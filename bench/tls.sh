@@ -95,12 +95,15 @@ fi
 
 "$fathom" agent --data-dir "$work/data" --listen "127.0.0.1:$api" >"$work/agent.log" 2>&1 &
 agent_pid=$!
+hooked() {
+	curl -s "http://127.0.0.1:$api/tls/targets" 2>/dev/null |
+		python3 -c "import json, sys; sys.exit(not any(t['pid'] == $worker and t['hooked'] for t in json.load(sys.stdin)['targets']))" 2>/dev/null
+}
 for _ in $(seq 100); do
-	curl -s "http://127.0.0.1:$api/tls/targets" 2>/dev/null | grep -q "\"pid\":$worker,[^}]*\"hooked\":true" && break
+	hooked && break
 	sleep 0.2
 done
-curl -s "http://127.0.0.1:$api/tls/targets" | grep -q "\"pid\":$worker,[^}]*\"hooked\":true" ||
-	{ echo "the agent did not hook nginx:"; tail -5 "$work/agent.log"; exit 1; }
+hooked || { echo "the agent did not hook nginx:"; tail -5 "$work/agent.log"; exit 1; }
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 stats() { bpftool prog show -j | python3 -c '
 import json, sys
