@@ -46,17 +46,18 @@ http {
 EOF
 nginx -c "$work/nginx.conf" -p "$work" -e "$work/error.log"
 sleep 0.5
-worker=$(pgrep -P "$(cat "$work/nginx.pid")" | head -1)
+master=$(cat "$work/nginx.pid")
+nginx_pids() { echo "$master" $(pgrep -P "$master"); }
 
-cpu_ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+cpu_ticks() { cat $(printf '/proc/%s/stat ' "$@") | awk '{ t += $14 + $15 } END { print t }'; }
 # One wrk run; prints "requests/s p50 p99 nginx-CPU-µs/request agent-CPU-µs/request requests".
 measure() {
 	local before_nginx before_agent=0 out requests
-	before_nginx=$(cpu_ticks "$worker")
+	before_nginx=$(cpu_ticks $(nginx_pids))
 	[[ -n $agent_pid ]] && before_agent=$(cpu_ticks "$agent_pid")
 	out=$(taskset -c 1 wrk -t1 -c"$connections" -d"${seconds}s" --latency "https://127.0.0.1:$port/")
 	requests=$(awk '/requests in/ { print $1 }' <<<"$out")
-	local nginx_ticks=$(($(cpu_ticks "$worker") - before_nginx)) agent_ticks=0
+	local nginx_ticks=$(($(cpu_ticks $(nginx_pids)) - before_nginx)) agent_ticks=0
 	[[ -n $agent_pid ]] && agent_ticks=$(($(cpu_ticks "$agent_pid") - before_agent))
 	awk -v out="$out" -v r="$requests" -v n="$nginx_ticks" -v a="$agent_ticks" -v hz="$(getconf CLK_TCK)" 'BEGIN {
 		split(out, lines, "\n")
@@ -97,13 +98,13 @@ fi
 agent_pid=$!
 hooked() {
 	curl -s "http://127.0.0.1:$api/tls/targets" 2>/dev/null |
-		python3 -c "import json, sys; sys.exit(not any(t['pid'] == $worker and t['hooked'] for t in json.load(sys.stdin)['targets']))" 2>/dev/null
+		python3 -c "import json, sys; sys.exit(not any(t['pid'] in ($(nginx_pids | tr ' ' ','),) and t['hooked'] for t in json.load(sys.stdin)['targets']))" 2>/dev/null
 }
 for _ in $(seq 100); do
 	hooked && break
 	sleep 0.2
 done
-hooked || { echo "the agent did not hook nginx:"; tail -5 "$work/agent.log"; exit 1; }
+hooked || { echo "the agent did not hook nginx ($(nginx_pids)):"; curl -s "http://127.0.0.1:$api/tls/targets"; echo; exit 1; }
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 stats() { bpftool prog show -j | python3 -c '
 import json, sys
