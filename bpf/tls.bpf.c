@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /* TLS plaintext: uprobes on SSL_write/SSL_write_ex (entry) and SSL_read/SSL_read_ex (entry + return) of OpenSSL and
- * BoringSSL, joined to their connection through the read/write-family syscall the library makes inside the call on
+ * BoringSSL, and on Go's crypto/tls.(*Conn).Write/Read (entry + every RET), joined to their connection through the read/write-family syscall the library makes inside the call on
  * the same thread (the nested-syscall trick): the syscall names the fd, the task's file table gives the socket.
  * Records go into the same per-CPU rings as the packets (user space hands this object capture's `rings` map). */
 #include "vmlinux.h"
@@ -360,30 +360,184 @@ int BPF_KRETPROBE(tls_ssl_read_ex_return, int result)
 	return 0;
 }
 
-/* A read/write-family syscall: inside a TLS call on this thread, it names the call's fd. A write's plaintext is
- * known since the entry probe, so it is emitted here and the call forgotten: SSL_write needs no return probe. */
+/* Go crypto/tls: (*Conn).Write and (*Conn).Read, probed at their entry and at every RET instruction (a uretprobe
+ * would rewrite the return address on a stack the Go runtime moves). Go >= 1.17 passes arguments in registers
+ * (receiver in RAX, the slice's pointer and length in RBX and RCX; the result n comes back in RAX) and keeps the
+ * running goroutine in R14. A goroutine may move to another thread between its entry and its syscall, so its call in
+ * progress is keyed by goroutine; the nested syscall finds it through the R14 of the thread's user registers. */
+struct go_call_key {
+	__u32 tgid;
+	__u32 reserved;
+	__u64 goroutine;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_call_key);
+	__type(value, struct tls_call);
+} go_calls SEC(".maps");
+
+/* Go calls in progress on the node: while 0, syscalls skip the goroutine lookup (the common case). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} go_in_flight SEC(".maps");
+
+static __always_inline void count_go_calls(__s64 change)
+{
+	__u32 zero = 0;
+	__s64 *count = bpf_map_lookup_elem(&go_in_flight, &zero);
+	if (count)
+		__sync_fetch_and_add(count, change);
+}
+
+static __always_inline struct go_call_key go_key(__u64 goroutine)
+{
+	struct go_call_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .goroutine = goroutine };
+	return key;
+}
+
+static __always_inline void go_enter(struct pt_regs *ctx, __u8 direction)
+{
+	__s64 length = (__s64)ctx->cx;
+	if (direction == FATHOM_DIRECTION_EGRESS && length <= 0)
+		return;
+	struct go_call_key key = go_key(ctx->r14);
+	struct tls_call call = {
+		.ssl = ctx->ax,
+		.buffer = ctx->bx,
+		.length = direction == FATHOM_DIRECTION_EGRESS ? (__u64)length : 0,
+		.fd = -1,
+		.direction = direction,
+	};
+	/* The entry fires again when the goroutine's stack grows (the prologue calls morestack, then restarts the
+	 * function): count the call once. */
+	if (bpf_map_update_elem(&go_calls, &key, &call, BPF_NOEXIST) == 0)
+		count_go_calls(1);
+	else
+		bpf_map_update_elem(&go_calls, &key, &call, BPF_EXIST);
+}
+
+/* When no syscall named the fd (a read served from bytes the handshake already buffered: TLS 1.3 clients send their
+ * first request with their Finished message), the fd through Go's structures, laid out so since Go 1.9:
+ * tls.Conn.conn is a net.Conn interface at offset 0 (its data word at 8) holding a *net.TCPConn, whose *netFD is at
+ * offset 0, whose poll.FD.Sysfd is at offset 16 (after the 16-byte fdMutex). Trusted only if it is a socket. */
+static __always_inline __s32 go_conn_fd(__u64 conn)
+{
+	__u64 tcp_conn = 0, net_fd = 0;
+	__s64 fd = -1;
+	if (bpf_probe_read_user(&tcp_conn, sizeof(tcp_conn), (void *)(conn + 8)) < 0 || !tcp_conn)
+		return -1;
+	if (bpf_probe_read_user(&net_fd, sizeof(net_fd), (void *)tcp_conn) < 0 || !net_fd)
+		return -1;
+	if (bpf_probe_read_user(&fd, sizeof(fd), (void *)(net_fd + 16)) < 0 || fd < 0 || fd > 0x7fffffff)
+		return -1;
+	return sock_of_fd((__s32)fd) ? (__s32)fd : -1;
+}
+
+/* At a RET: the call is over. A read emits the n bytes it returned; a write whose nested syscall already emitted it
+ * is gone from the map; one that made no syscall (an error before any) is emitted only if it reports bytes written. */
+static __always_inline void go_leave(struct pt_regs *ctx)
+{
+	struct go_call_key key = go_key(ctx->r14);
+	struct tls_call *call = bpf_map_lookup_elem(&go_calls, &key);
+	if (!call)
+		return;
+	struct tls_call c = *call;
+	if (bpf_map_delete_elem(&go_calls, &key) == 0)
+		count_go_calls(-1);
+	__s64 result = (__s64)ctx->ax;
+	if (result <= 0)
+		return;
+	__u64 length = (__u64)result;
+	if (c.direction == FATHOM_DIRECTION_EGRESS && length > c.length)
+		return;
+	__s32 fd = c.fd >= 0 ? c.fd : known_fd(c.ssl);
+	if (fd < 0) {
+		fd = go_conn_fd(c.ssl);
+		if (fd >= 0)
+			remember_fd(c.ssl, fd);
+	}
+	emit_call(fd, c.direction, (const __u8 *)c.buffer, length);
+}
+
+SEC("uprobe")
+int tls_go_write(struct pt_regs *ctx)
+{
+	go_enter(ctx, FATHOM_DIRECTION_EGRESS);
+	return 0;
+}
+
+SEC("uprobe")
+int tls_go_read(struct pt_regs *ctx)
+{
+	go_enter(ctx, FATHOM_DIRECTION_INGRESS);
+	return 0;
+}
+
+SEC("uprobe")
+int tls_go_return(struct pt_regs *ctx)
+{
+	go_leave(ctx);
+	return 0;
+}
+
+/* The Go call in progress of the goroutine this thread runs, through the R14 of its user registers. */
+static __always_inline struct tls_call *current_go_call(struct go_call_key *key)
+{
+	__u32 zero = 0;
+	__s64 *count = bpf_map_lookup_elem(&go_in_flight, &zero);
+	if (!count || *count <= 0)
+		return NULL;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	__u64 goroutine = 0;
+	if (!regs || bpf_probe_read_kernel(&goroutine, sizeof(goroutine), &regs->r14) < 0 || !goroutine)
+		return NULL;
+	*key = go_key(goroutine);
+	return bpf_map_lookup_elem(&go_calls, key);
+}
+
+/* A syscall inside `call` (found in `map` under `key`) named `fd`. A write's plaintext is known since the entry
+ * probe, so it is emitted here and the call forgotten, before the bytes leave: SSL_write needs no return probe, and
+ * a response read on another thread is never recorded before its request. */
+static __always_inline bool join_syscall(struct tls_call *call, __s32 fd, bool writing)
+{
+	if (call->direction == FATHOM_DIRECTION_EGRESS) {
+		if (!writing)
+			return false; /* a write that first reads (renegotiation, post-handshake messages): wait for its write */
+		struct tls_call c = *call;
+		remember_fd(c.ssl, fd);
+		emit_call(fd, FATHOM_DIRECTION_EGRESS, (const __u8 *)c.buffer, c.length);
+		return true;
+	}
+	if (call->fd < 0) {
+		call->fd = fd;
+		remember_fd(call->ssl, fd);
+	}
+	return false;
+}
+
+/* A read/write-family syscall: inside a TLS call on this thread (OpenSSL) or goroutine (Go), it names the call's fd. */
 static __always_inline void nested_syscall(__s32 fd, bool writing)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_call *call = bpf_map_lookup_elem(&calls, &id);
-	if (!call)
+	struct go_call_key key;
+	struct tls_call *go_call = call ? NULL : current_go_call(&key);
+	if (!call && !go_call)
 		return;
 	/* Libraries with memory BIOs (Node) write the ciphertext after the call, and the thread may first touch
 	 * eventfds or pipes: only a socket's fd names the connection. */
 	if (!sock_of_fd(fd))
 		return;
-	if (call->direction == FATHOM_DIRECTION_EGRESS) {
-		if (!writing)
-			return; /* a write that first reads (renegotiation, post-handshake messages): wait for its write */
-		struct tls_call c = *call;
-		bpf_map_delete_elem(&calls, &id);
-		remember_fd(c.ssl, fd);
-		emit_call(fd, FATHOM_DIRECTION_EGRESS, (const __u8 *)c.buffer, c.length);
-		return;
-	}
-	if (call->fd < 0) {
-		call->fd = fd;
-		remember_fd(call->ssl, fd);
+	if (call) {
+		if (join_syscall(call, fd, writing))
+			bpf_map_delete_elem(&calls, &id);
+	} else if (join_syscall(go_call, fd, writing) && bpf_map_delete_elem(&go_calls, &key) == 0) {
+		count_go_calls(-1);
 	}
 }
 

@@ -119,6 +119,32 @@ struct ELFFile {
         stringRange(at: tableOffset, index: index, limit: limit).map { String(decoding: data[$0], as: UTF8.self) }
     }
 
+    /// Where the byte at a virtual address lies in the file, through the section holding it (not for .bss).
+    func fileOffset(ofAddress address: UInt64) -> UInt64? {
+        let noBits: UInt32 = 8  // SHT_NOBITS
+        guard let home = sections.first(where: {
+            $0.type != noBits && $0.address != 0 && address >= $0.address && address - $0.address < $0.size
+        }) else { return nil }
+        return address - home.address + home.offset
+    }
+
+    /// `count` bytes from `offset`.
+    func bytes(at offset: UInt64, count: Int) throws -> [UInt8] {
+        let (end, overflow) = offset.addingReportingOverflow(UInt64(count))
+        guard !overflow, count >= 0, end <= UInt64(data.count) else { throw ParseError.truncated(what: "\(count) bytes", offset: offset) }
+        let start = data.startIndex + Int(offset)
+        return [UInt8](data[start..<start + count])
+    }
+
+    /// The NUL-terminated string at `offset`, nil when it is longer than `limit` bytes.
+    func cString(at offset: UInt64, limit: Int) throws -> String? {
+        guard offset < UInt64(data.count) else { throw ParseError.truncated(what: "a string", offset: offset) }
+        let start = data.startIndex + Int(offset)
+        let end = min(data.endIndex, start + limit + 1)
+        guard let nul = data[start..<end].firstIndex(of: 0) else { return nil }
+        return String(decoding: data[start..<nul], as: UTF8.self)
+    }
+
     func byte(_ offset: UInt64) throws -> UInt8 {
         guard offset < UInt64(data.count) else { throw ParseError.truncated(what: "a field", offset: offset) }
         return data[data.startIndex + Int(offset)]

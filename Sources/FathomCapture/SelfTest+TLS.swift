@@ -7,10 +7,12 @@ extension SelfTest {
     /// The TLS programs: loaded beside the packet capture, their uprobes attached to stand-ins of SSL_write,
     /// SSL_write_ex, SSL_read and SSL_read_ex in fathom's own executable (no TLS library needed, so every kernel of the
     /// matrix runs them), driven over a loopback TCP connection, and the synthesized segments checked: plaintext,
-    /// direction, ports and cgroup. The exec tracepoint is checked by spawning a process.
+    /// direction, ports and cgroup. Go's crypto/tls probes likewise, on stand-ins with Go's register ABI whose RET
+    /// instructions are found by the decoder that finds them in Go binaries. The exec tracepoint is checked by
+    /// spawning a process.
     static func tlsPrograms(features: KernelFeatures, logger: Logger) -> [Verdict] {
         let calls = ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"]
-        let names = calls.map { "tls_" + $0.lowercased() } + ["tls_exec"]
+        let names = calls.map { "tls_" + $0.lowercased() } + ["tls_go_write", "tls_go_read", "tls_exec"]
         guard features.uprobes, features.tracepoints else {
             return names.map { Verdict(program: $0, outcome: .skip, detail: "kernel lacks uprobes or tracepoints") }
         }
@@ -27,10 +29,12 @@ extension SelfTest {
             configuration.discover = false
             tls = try TLSCapture(sharing: capture, configuration: configuration, logger: logger)
             try tls.start()
-            let functions = calls.compactMap { name in
-                fathom_selftest_ssl_function(name).map { (name: name, address: UInt(bitPattern: $0)) }
+            let probes = calls.flatMap { name in
+                fathom_selftest_ssl_function(name).map { address in
+                    TLSProbe.openSSL(ELFFile.Symbol(name: name, fileOffset: UInt64(UInt(bitPattern: address)), size: 0))
+                } ?? []
             }
-            _ = try tls.hookOwnFunctions(functions)
+            _ = try tls.hookOwnCode(probes + goStandInProbes())
         } catch let error as BPFCaptureError {
             return names.map { Verdict(program: $0, outcome: .fail, detail: verifierSummary(error)) }
         } catch {
@@ -56,6 +60,15 @@ extension SelfTest {
         _ = fathom_selftest_ssl_write_ex(&server, messages[1], messages[1].count, &count)
         _ = fathom_selftest_ssl_read(&server, &buffer, Int32(messages[0].count))
         _ = fathom_selftest_ssl_read_ex(&client, &buffer, messages[1].count, &count)
+        // Go: client → server through the Write stand-in, read by the Read stand-in, on two goroutines.
+        let goMessage = marker + Array(" crypto/tls.(*Conn).Write".utf8)
+        var goSize = 0
+        if let write = fathom_selftest_go_function("Write", &goSize), let read = fathom_selftest_go_function("Read", &goSize) {
+            _ = goMessage.withUnsafeBytes { bytes in
+                fathom_selftest_go_call(write, &client, UnsafeMutableRawPointer(mutating: bytes.baseAddress), bytes.count, 0xC000_0100)
+            }
+            _ = fathom_selftest_go_call(read, &server, &buffer, buffer.count, 0xC000_0200)
+        }
         let execs = tls.execEvents.load(ordering: .relaxed)
         let spawned = spawnAndWait(["/proc/self/exe", "--help"])
         let deadline = Date().addingTimeInterval(2)
@@ -71,6 +84,8 @@ extension SelfTest {
             (names[1], messages[1], .outbound, exchange.serverPort, exchange.clientPort),
             (names[2], messages[0], .inbound, exchange.clientPort, exchange.serverPort),
             (names[3], messages[1], .inbound, exchange.serverPort, exchange.clientPort),
+            (names[4], goMessage, .outbound, exchange.clientPort, exchange.serverPort),
+            (names[5], goMessage, .inbound, exchange.clientPort, exchange.serverPort),
         ]
         var verdicts = expectations.map { program, message, direction, sourcePort, destinationPort in
             tlsVerdict(program, records, message: message, direction: direction, sourcePort: sourcePort,
@@ -82,6 +97,23 @@ extension SelfTest {
                 : Verdict(program: "tls_exec", outcome: .fail,
                           detail: spawned ? "no exec event within 2 s of spawning a process" : "cannot spawn a process"))
         return verdicts
+    }
+
+    /// The probes of the Go stand-ins, by address: the entry and every RET the decoder finds in their code.
+    private static func goStandInProbes() throws -> [TLSProbe] {
+        var probes: [TLSProbe] = []
+        for (name, program) in [("Write", "tls_go_write"), ("Read", "tls_go_read")] {
+            var size = 0
+            guard let code = fathom_selftest_go_function(name, &size) else { continue }
+            let address = UInt64(UInt(bitPattern: code))
+            let returns = try X86Instructions.returnOffsets(UnsafeRawBufferPointer(start: code, count: size))
+            guard returns.count == 2 else {
+                throw BPFCaptureError(description: "the decoder found \(returns.count) RETs in the \(name) stand-in, not 2", log: "")
+            }
+            probes.append(TLSProbe(function: "go " + name, fileOffset: address, program: program))
+            probes += returns.map { TLSProbe(function: "go " + name, fileOffset: address + UInt64($0), program: "tls_go_return") }
+        }
+        return probes
     }
 
     private static func tlsVerdict(

@@ -222,12 +222,12 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
                 lock.unlock()
                 verdict = inspected
             }
-            guard let verdict, verdict.reason != nil || !verdict.functions.isEmpty else { continue }
+            guard let verdict, verdict.reason != nil || !verdict.probes.isEmpty else { continue }
             var target = TLSTarget(
                 pid: pid, executable: executable, library: file.path, kind: verdict.kind, hooked: false,
                 detail: verdict.reason ?? "")
             if verdict.reason == nil {
-                switch hook(key, path: reachable, displayPath: file.path, verdict.functions) {
+                switch hook(key, path: reachable, displayPath: file.path, verdict.probes) {
                 case .success(let symbols):
                     target.hooked = true
                     target.detail = symbols.joined(separator: ",")
@@ -240,8 +240,9 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
         return (targets, keys)
     }
 
-    /// Attaches the probes of one file once; later calls return what was hooked.
-    private func hook(_ key: FileKey, path: String, displayPath: String, _ functions: [ELFFile.Symbol])
+    /// Attaches the probes of one file once; later calls return what was hooked. A function is hooked when all its
+    /// probes are attached (a Go function without its return probes would leave calls in flight).
+    private func hook(_ key: FileKey, path: String, displayPath: String, _ probes: [TLSProbe])
         -> Result<[String], BPFCaptureError>
     {
         lock.lock()
@@ -249,56 +250,63 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
         if let hooked = hookedFiles[key] { return .success(hooked.symbols) }
         guard let obj = object else { return .failure(BPFCaptureError(description: "TLS capture stopped", log: "")) }
         var links: [OpaquePointer] = []
-        var symbols: [String] = []
+        var linksByFunction: [String: [OpaquePointer]] = [:]
+        var failed = Set<String>()
         var lastError: BPFCaptureError?
-        for function in functions {
-            guard let base = TLSDiscovery.baseFunctionName(function.name) else { continue }
-            var attached = true
-            for (program, retprobe) in Self.programs(for: base) {
-                guard let prog = bpf_object__find_program_by_name(obj, program),
-                    let link = fathom_bpf_attach_uprobe(prog, path, nil, Int(function.fileOffset), retprobe ? 1 : 0)
-                else {
-                    lastError = Self.failure("cannot attach \(program) to \(function.name) in \(displayPath)", errno)
-                    attached = false
-                    continue
-                }
-                links.append(link)
+        for probe in probes where !failed.contains(probe.function) {
+            guard let prog = bpf_object__find_program_by_name(obj, probe.program),
+                let link = fathom_bpf_attach_uprobe(prog, path, nil, Int(probe.fileOffset), probe.returnProbe ? 1 : 0)
+            else {
+                lastError = Self.failure("cannot attach \(probe.program) to \(probe.function) in \(displayPath)", errno)
+                failed.insert(probe.function)
+                continue
             }
-            if attached { symbols.append(function.name) }
+            linksByFunction[probe.function, default: []].append(link)
+        }
+        var symbols: [String] = []
+        for probe in probes where !symbols.contains(probe.function) {
+            guard let functionLinks = linksByFunction[probe.function] else { continue }
+            if failed.contains(probe.function) {
+                for link in functionLinks { bpf_link__destroy(link) }
+            } else {
+                links += functionLinks
+                symbols.append(probe.function)
+            }
         }
         if symbols.isEmpty {
-            for link in links { bpf_link__destroy(link) }
             return .failure(lastError ?? BPFCaptureError(description: "no TLS function to hook", log: ""))
         }
         hookedFiles[key] = HookedFile(path: displayPath, links: links, symbols: symbols)
-        logger.info("TLS probes attached", metadata: ["file": "\(displayPath)", "symbols": "\(symbols.joined(separator: ","))"])
+        logger.info("TLS probes attached", metadata: ["file": "\(displayPath)", "symbols": "\(symbols.joined(separator: ","))",
+                                                      "probes": "\(links.count)"])
         return .success(symbols)
     }
 
-    /// Hooks functions of this process's own executable given by address (the self-test's stand-ins), resolving
-    /// each address to its file offset through /proc/self/maps.
-    func hookOwnFunctions(_ functions: [(name: String, address: UInt)]) throws -> [String] {
+    /// Hooks code of this process's own executable given by address (the self-test's stand-ins): each probe's
+    /// `fileOffset` is taken as an address and resolved to its file offset through /proc/self/maps.
+    func hookOwnCode(_ probesAtAddresses: [TLSProbe]) throws -> [String] {
         guard let maps = try? String(contentsOfFile: "/proc/self/maps", encoding: .utf8) else {
             throw BPFCaptureError(description: "cannot read /proc/self/maps", log: "")
         }
         var file: (key: FileKey, path: String)?
-        var symbols: [ELFFile.Symbol] = []
-        for function in functions {
+        var probes: [TLSProbe] = []
+        for var probe in probesAtAddresses {
             for line in maps.split(separator: "\n") {
                 let fields = line.split(separator: " ", maxSplits: 5, omittingEmptySubsequences: true)
                 guard fields.count == 6, fields[1].contains("x") else { continue }
                 let bounds = fields[0].split(separator: "-")
-                guard bounds.count == 2, let start = UInt(bounds[0], radix: 16), let end = UInt(bounds[1], radix: 16),
-                    let offset = UInt(fields[2], radix: 16), let inode = UInt64(fields[4]),
-                    (start..<end).contains(function.address)
+                guard bounds.count == 2, let start = UInt64(bounds[0], radix: 16), let end = UInt64(bounds[1], radix: 16),
+                    let offset = UInt64(fields[2], radix: 16), let inode = UInt64(fields[4]),
+                    (start..<end).contains(probe.fileOffset)
                 else { continue }
                 let path = String(fields[5].drop { $0 == " " })
                 file = (FileKey(device: String(fields[3]), inode: inode), path)
-                symbols.append(ELFFile.Symbol(name: function.name, fileOffset: UInt64(function.address - start + offset), size: 0))
+                probe.fileOffset = probe.fileOffset - start + offset
+                probes.append(probe)
             }
         }
         guard let file else { throw BPFCaptureError(description: "the functions are not in a mapped file", log: "") }
-        switch hook(file.key, path: file.path, displayPath: file.path, symbols) {
+        switch hook(file.key, path: file.path, displayPath: file.path, probes) {
         case .success(let hooked): return hooked
         case .failure(let error): throw error
         }

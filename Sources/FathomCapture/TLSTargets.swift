@@ -14,12 +14,29 @@ public struct TLSTarget: Sendable, Codable, Equatable {
     public var detail: String
 }
 
-/// What one file (device + inode) offers: the TLS functions found in it, or why it cannot be hooked.
+/// What one file (device + inode) offers: the probes to attach to its TLS functions, or why it cannot be hooked.
 struct TLSFileVerdict: Sendable {
     var kind: String
-    var functions: [ELFFile.Symbol]
+    var probes: [TLSProbe]
     /// Set when the file cannot be hooked.
     var reason: String?
+}
+
+/// One uprobe to attach: a BPF program at a file offset inside a TLS function.
+struct TLSProbe: Sendable, Equatable {
+    /// The function the offset belongs to, as the file names it.
+    var function: String
+    var fileOffset: UInt64
+    var program: String
+    var returnProbe: Bool = false
+
+    /// The probes of an OpenSSL/BoringSSL function (prefixed or not); none for a function that is not hooked.
+    static func openSSL(_ symbol: ELFFile.Symbol) -> [TLSProbe] {
+        guard let base = TLSDiscovery.baseFunctionName(symbol.name) else { return [] }
+        return TLSCapture.programs(for: base).map { program, returnProbe in
+            TLSProbe(function: symbol.name, fileOffset: symbol.fileOffset, program: program, returnProbe: returnProbe)
+        }
+    }
 }
 
 /// Finds TLS libraries in processes: every mapped libssl.so*, executables exporting SSL_read/SSL_write (Node,
@@ -72,27 +89,29 @@ enum TLSDiscovery {
         return nil
     }
 
-    /// Inspects a file: the TLS functions it exports (OpenSSL/BoringSSL, prefixed or not), or why it is out of reach.
+    /// Inspects a file: the probes for the TLS functions it carries (OpenSSL/BoringSSL, prefixed or not, or Go's
+    /// crypto/tls), or why it is out of reach.
     static func inspect(path: String, kind: String?) -> TLSFileVerdict {
         switch kind {
-        case "gnutls": return TLSFileVerdict(kind: "gnutls", functions: [], reason: "GnuTLS is not supported")
-        case "nss": return TLSFileVerdict(kind: "nss", functions: [], reason: "NSS is not supported")
-        case "java": return TLSFileVerdict(kind: "java", functions: [], reason: "Java's JSSE is not supported")
+        case "gnutls": return TLSFileVerdict(kind: "gnutls", probes: [], reason: "GnuTLS is not supported")
+        case "nss": return TLSFileVerdict(kind: "nss", probes: [], reason: "NSS is not supported")
+        case "java": return TLSFileVerdict(kind: "java", probes: [], reason: "Java's JSSE is not supported")
         default: break
         }
         let elf: ELFFile
         do {
             elf = try ELFFile(path: path)
         } catch {
-            return TLSFileVerdict(kind: kind ?? "unknown", functions: [], reason: "cannot read \(path): \(error)")
+            return TLSFileVerdict(kind: kind ?? "unknown", probes: [], reason: "cannot read \(path): \(error)")
         }
         let functions = (try? elf.functions(where: isTLSFunctionName)) ?? []
-        if functions.contains(where: { baseFunctionName($0.name) != "SSL_set_fd" }) { return TLSFileVerdict(kind: "openssl", functions: functions, reason: nil) }
-        if elf.section(named: ".gopclntab") != nil || elf.section(named: ".go.buildinfo") != nil {
-            return TLSFileVerdict(kind: "go", functions: [], reason: "Go crypto/tls is not hooked yet")
+        if functions.contains(where: { baseFunctionName($0.name) != "SSL_set_fd" }) {
+            return TLSFileVerdict(kind: "openssl", probes: functions.flatMap(TLSProbe.openSSL), reason: nil)
         }
+        let go = GoBinary(elf: elf)
+        if go.isGo { return inspectGo(go) }
         return TLSFileVerdict(
-            kind: kind ?? "none", functions: [],
+            kind: kind ?? "none", probes: [],
             reason: kind == nil ? nil : "no SSL_read/SSL_write symbols found")
     }
 

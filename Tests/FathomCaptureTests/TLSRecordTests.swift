@@ -134,8 +134,9 @@ final class TLSDiscoveryTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "no libssl 3 on this machine")
         let verdict = TLSDiscovery.inspect(path: path, kind: "openssl")
         XCTAssertNil(verdict.reason)
-        XCTAssertEqual(Set(verdict.functions.map(\.name)), ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_set_fd"])
-        XCTAssertTrue(verdict.functions.allSatisfy { $0.fileOffset > 0 })
+        XCTAssertEqual(Set(verdict.probes.map(\.function)), ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_set_fd"])
+        XCTAssertEqual(verdict.probes.filter(\.returnProbe).map(\.function).sorted(), ["SSL_read", "SSL_read_ex"])
+        XCTAssertTrue(verdict.probes.allSatisfy { $0.fileOffset > 0 })
     }
 
     func testELFRejectsGarbageWithAnError() {

@@ -83,7 +83,10 @@ def stream(packets, pid, direction, sport=None, dport=None):
     assert chosen, f"no {direction} plaintext of pid {pid}"
     flows = {(p["src"], p["sport"], p["dst"], p["dport"]) for p in chosen}
     assert len(flows) == 1, f"pid {pid} {direction}: several flows {flows}"
-    base = chosen[0]["seq"]
+    # Records of one connection drained from different CPUs' rings may be recorded out of order: the stream starts
+    # at the lowest sequence number (taken relative to any one of them, across a wrap).
+    first = chosen[0]["seq"]
+    base = first + min(((p["seq"] - first + (1 << 31)) % (1 << 32)) - (1 << 31) for p in chosen)
     chosen.sort(key=lambda p: (p["seq"] - base) % (1 << 32))
     data, expected = b"", 0
     for p in chosen:

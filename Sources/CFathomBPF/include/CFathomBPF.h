@@ -53,6 +53,12 @@ int fathom_selftest_ssl_write_ex(void *ssl, const void *buffer, size_t length, s
 int fathom_selftest_ssl_read(void *ssl, void *buffer, int length);
 int fathom_selftest_ssl_read_ex(void *ssl, void *buffer, size_t length, size_t *read_bytes);
 
+/* `fathom selftest`'s stand-ins for Go's crypto/tls.(*Conn).Write ("Write") and Read ("Read"): their code and its
+ * size in bytes, and a call with Go's register ABI (receiver, slice pointer and length, goroutine in R14). The
+ * receiver points at a socket fd; n (or 0 on error) comes back. */
+const void *fathom_selftest_go_function(const char *name, size_t *size);
+long fathom_selftest_go_call(const void *function, void *receiver, void *buffer, long length, unsigned long goroutine);
+
 /* libbpf's messages (verifier logs included) go to a buffer instead of stderr, so they can be reported. */
 void fathom_bpf_capture_log(void);
 /* Copies the last messages (NUL-terminated, at most `size` bytes) and clears the buffer. Returns the length. */
