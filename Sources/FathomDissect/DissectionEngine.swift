@@ -137,7 +137,7 @@ public final class DissectionEngine {
 
     private func processTCP(_ metadata: PacketMetadata, _ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer) {
         let now = metadata.timestampNanoseconds
-        let (key, direction) = FlowKey.of(packet)
+        let (key, direction) = FlowKey.of(packet, source: metadata.source)
         let isSyn = packet.flags.contains(.syn)
         let isAck = packet.flags.contains(.ack)
         var existing = connections[key]
@@ -468,7 +468,7 @@ public final class DissectionEngine {
 
     private func processUDP(_ metadata: PacketMetadata, _ packet: DecodedPacket, _ payload: UnsafeRawBufferPointer) {
         let now = metadata.timestampNanoseconds
-        let (key, direction) = FlowKey.of(packet)
+        let (key, direction) = FlowKey.of(packet, source: metadata.source)
         let conversation: UDPConversation
         if let existing = conversations[key] {
             conversation = existing

@@ -1,16 +1,24 @@
 import FathomModel
 
 /// A 5-tuple in canonical order (lower address/port first) so both directions, and both eBPF copies of traffic
-/// between local sockets, find the same entry.
+/// between local sockets, find the same entry. TLS plaintext travels on the same 5-tuple as its ciphertext but is a
+/// stream of its own, so it is keyed apart.
 struct FlowKey: Hashable {
     var lowAddress: IPAddress
     var highAddress: IPAddress
     var lowPort: UInt16
     var highPort: UInt16
     var transport: TransportProtocol
+    var plaintext = false
 
     /// The key of `packet` and whether the packet travels from the low end to the high end (direction 0).
-    static func of(_ packet: DecodedPacket) -> (key: FlowKey, direction: Int) {
+    static func of(_ packet: DecodedPacket, source: CaptureSource) -> (key: FlowKey, direction: Int) {
+        var (key, direction) = of(packet)
+        key.plaintext = source == .ebpfTLS
+        return (key, direction)
+    }
+
+    private static func of(_ packet: DecodedPacket) -> (key: FlowKey, direction: Int) {
         let sourceIsLow =
             packet.source < packet.destination
             || (packet.source == packet.destination && packet.sourcePort <= packet.destinationPort)
