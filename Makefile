@@ -8,17 +8,17 @@ FATHOM := .build/release/fathom
 
 KERNEL_MATRIX_PACKAGES := qemu-system-x86 busybox-static cpio kmod xz-utils binutils
 # Real servers and load generators for the benchmark captures (bench/make-mixed-capture.sh).
-BENCH_PACKAGES := nginx-light wrk nghttp2-client nghttp2-server dnsmasq-base
+BENCH_PACKAGES := nginx-light wrk nghttp2-client nghttp2-server dnsmasq-base bpftrace
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev libsqlite3-dev bpftool tcpdump tshark \
-	iproute2 util-linux time python3 python3-pip curl gcc $(KERNEL_MATRIX_PACKAGES) $(BENCH_PACKAGES)
+	iproute2 util-linux time python3 python3-pip curl gcc golang-go $(KERNEL_MATRIX_PACKAGES) $(BENCH_PACKAGES)
 PIP_PACKAGES := pytest ja4plus mcp checkov kubernetes_validate grpcio
 
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)
 BPF_OBJECTS := $(BPF_SOURCES:.bpf.c=.bpf.o)
 BPF_CFLAGS := -target bpf -D__TARGET_ARCH_x86 -O2 -g -Wall -Werror -ffile-prefix-map=$(CURDIR)=. -Ibpf
 
-.PHONY: run test deps build build-release bpf bpf-check unit-test fuzz-smoke integration-test test-kernels static bench root
+.PHONY: run test deps build build-release bpf bpf-check go-tls-binaries unit-test fuzz-smoke integration-test test-kernels static bench root
 
 run: root deps build-release
 	mkdir -p $(DATA_DIR)
@@ -46,8 +46,16 @@ build:
 build-release:
 	$(SWIFT) build -c release
 
-unit-test:
-	$(SWIFT) test
+# Go TLS peers for the unit tests of .gopclntab discovery and of the x86-64 decoder (checked against objdump).
+GO_TLS := .build/go/gotls
+GO_ENV := HOME=$(CURDIR)/.build/go GOCACHE=$(CURDIR)/.build/go/cache GO111MODULE=off CGO_ENABLED=0
+go-tls-binaries:
+	mkdir -p .build/go
+	$(GO_ENV) go build -o $(GO_TLS) Tests/Integration/go_tls/main.go
+	$(GO_ENV) go build -ldflags="-s -w" -o $(GO_TLS)-stripped Tests/Integration/go_tls/main.go
+
+unit-test: go-tls-binaries
+	FATHOM_GO_BINARY=$(GO_TLS)-stripped FATHOM_X86_CORPUS=$(GO_TLS):$(GO_TLS)-stripped $(SWIFT) test
 
 integration-test:
 	FATHOM=$(FATHOM) python3 -m pytest -q Tests/Integration
@@ -77,6 +85,7 @@ bench: root deps build-release
 	python3 bench/kfl_bench.py
 	FATHOM=$(FATHOM) python3 bench/mcp_latency.py 1000000
 	FATHOM=$(FATHOM) python3 bench/snapshot.py
+	bench/tls.sh $(FATHOM) 8 16
 
 bpf: $(BPF_OBJECTS)
 

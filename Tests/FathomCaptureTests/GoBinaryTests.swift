@@ -16,6 +16,8 @@ final class GoBinaryTests: XCTestCase {
     /// offsets, and each has RET instructions.
     func testFindsCryptoTLSFunctionsWithAndWithoutSymbols() throws {
         guard let path = ProcessInfo.processInfo.environment["FATHOM_GO_BINARY"] else {
+            // `make unit-test` builds one and names it; only a bare `swift test` lacks it.
+            if ProcessInfo.processInfo.environment["CI"] == "true" { return XCTFail("FATHOM_GO_BINARY is not set") }
             throw XCTSkip("FATHOM_GO_BINARY names no Go executable")
         }
         let binary = GoBinary(elf: try ELFFile(path: path))
