@@ -46,7 +46,8 @@ build:
 build-release:
 	$(SWIFT) build -c release
 
-# Go TLS peers for the unit tests of .gopclntab discovery and of the x86-64 decoder (checked against objdump).
+# Go TLS peers for the unit tests: .gopclntab discovery reads the stripped one, the x86-64 decoder is checked against
+# objdump on the one with symbols (objdump lists no functions in a stripped binary).
 GO_TLS := .build/go/gotls
 GO_ENV := HOME=$(CURDIR)/.build/go GOCACHE=$(CURDIR)/.build/go/cache GO111MODULE=off CGO_ENABLED=0
 go-tls-binaries:
@@ -55,7 +56,7 @@ go-tls-binaries:
 	$(GO_ENV) go build -ldflags="-s -w" -o $(GO_TLS)-stripped Tests/Integration/go_tls/main.go
 
 unit-test: go-tls-binaries
-	FATHOM_GO_BINARY=$(GO_TLS)-stripped FATHOM_X86_CORPUS=$(GO_TLS):$(GO_TLS)-stripped $(SWIFT) test
+	FATHOM_GO_BINARY=$(GO_TLS)-stripped FATHOM_X86_CORPUS=$(GO_TLS) $(SWIFT) test
 
 integration-test:
 	FATHOM=$(FATHOM) python3 -m pytest -q Tests/Integration
