@@ -20,15 +20,10 @@ extension CallStats.Row {
         count = totals.count
         errors = totals.errors
         errorRate = count == 0 ? 0 : Double(errors) / Double(count)
-        let latencies = totals.latencies.sorted()
-        // Nearest rank: the smallest latency at or above which p of the calls fall.
-        func percentile(_ p: Double) -> Double {
-            guard !latencies.isEmpty else { return 0 }
-            return latencies[max(0, Int((p * Double(latencies.count)).rounded(.up)) - 1)]
-        }
-        p50Ms = percentile(0.5)
-        p90Ms = percentile(0.9)
-        p99Ms = percentile(0.99)
+        let percentiles = totals.latencyPercentiles([0.5, 0.9, 0.99])
+        p50Ms = percentiles[0]
+        p90Ms = percentiles[1]
+        p99Ms = percentiles[2]
         firstMs = count == 0 ? 0 : totals.firstMs
         lastMs = count == 0 ? 0 : totals.lastMs
         let span = Double(lastMs - firstMs) / 1000

@@ -71,6 +71,11 @@ public final class CallsDatabase: Sendable {
                     """)
         }
         registerFlowsMigration(&migrator)
+        // Statistics over every call (or a time window) read this index alone: a few dozen bytes a call instead of
+        // the table's rows with their records (1.3 GB for 1 M calls).
+        migrator.registerMigration("calls-v2-statistics-index") { db in
+            try db.execute(sql: "CREATE INDEX calls_statistics ON calls(ts, proto, status, latency_ms, flags)")
+        }
         return migrator
     }
 

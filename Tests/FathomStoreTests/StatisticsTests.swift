@@ -46,6 +46,22 @@ final class StatisticsTests: XCTestCase {
         return groups
     }
 
+    /// Selection gives exactly the nearest-rank percentiles sorting gives, duplicates and odd sizes included.
+    func testPercentilesBySelectionEqualThoseOfTheSortedLatencies() {
+        var generator = SystemRandomNumberGenerator()
+        for size in [1, 2, 3, 10, 101, 1000, 4096] {
+            for distinct in [1, 3, 1000] {
+                var totals = CallsDatabase.GroupTotals()
+                totals.latencies = (0..<size).map { _ in Double(Int.random(in: 0..<distinct, using: &generator)) / 4 }
+                let sorted = totals.latencies.sorted()
+                let ps = [0.0, 0.5, 0.9, 0.99, 1.0]
+                let expected = ps.map { sorted[max(0, Int(($0 * Double(size)).rounded(.up)) - 1)] }
+                XCTAssertEqual(totals.latencyPercentiles(ps), expected, "size \(size), \(distinct) distinct values")
+            }
+        }
+        XCTAssertEqual(CallsDatabase.GroupTotals().latencyPercentiles([0.5]), [0])
+    }
+
     func testGroupsMatchTheDecodedCallsForPushedAndResidualFilters() throws {
         let db = try CallsDatabase(path: directory.appendingPathComponent("calls.db").path)
         let calls = (0..<2000).map(call)
