@@ -98,15 +98,15 @@ def test_packets_handled_on_different_cpus_are_recorded_in_time_order(root, agen
             server.kill()
     time.sleep(0.5)
     assert agent.stop() == 0, agent.output()
-    order = [p["payload"].decode() for p in fathom_packets(segments(agent.data_dir))
-             if p["payload"].startswith(m.encode())]
+    marked = [p for p in fathom_packets(segments(agent.data_dir)) if p["payload"].startswith(m.encode())]
+    order = [p["payload"].decode() for p in marked]
     assert len(order) == 4 * count, "each datagram at the sending and the receiving socket"
     position = {}
     for index, payload in enumerate(order):
         position.setdefault(payload, index)
     late = [i for i in range(count) if position[f"{m}-pong-{i}"] < position[f"{m}-ping-{i}"]]
     assert not late, f"{len(late)} of {count} answers recorded before their request (first: {late[:5]})"
-    stamps = [p["timestamp_ns"] for p in fathom_packets(segments(agent.data_dir)) if p["payload"].startswith(m.encode())]
+    stamps = [p["timestamp_ns"] for p in marked]
     assert stamps == sorted(stamps)
 
 

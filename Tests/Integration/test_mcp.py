@@ -14,14 +14,15 @@ from mcp.client.stdio import stdio_client  # noqa: E402
 BUDGET = 48 * 1024
 
 
-def with_session(agent, body):
+def with_session(agent, body, timeout=60):
+    """Runs `body(session, init)` in an MCP session over stdio (`fathom mcp`) with the agent."""
     async def go():
         params = StdioServerParameters(command=FATHOM, args=["mcp", "--url", f"http://127.0.0.1:{agent.port}"])
         async with stdio_client(params) as (read, write):
             async with ClientSession(read, write) as session:
                 init = await session.initialize()
                 return await body(session, init)
-    return asyncio.run(asyncio.wait_for(go(), 60))
+    return asyncio.run(asyncio.wait_for(go(), timeout))
 
 
 def test_tools_follow_the_investigation_workflow(checkout_traffic):

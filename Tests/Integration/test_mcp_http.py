@@ -11,13 +11,13 @@ import urllib.request
 
 import jsonschema
 import pytest
-from mcp import ClientSession, StdioServerParameters
-from mcp.client.stdio import stdio_client
+from mcp import ClientSession
 from mcp.client.streamable_http import create_mcp_http_client, streamable_http_client
 
 from conftest import FATHOM, run
 from test_api import SCOPE, checkout_traffic  # noqa: F401  (the fixture: an agent with 9 dissected calls, 2 failing)
 from test_flows import closed_flows  # noqa: F401
+from test_mcp import with_session
 
 BUDGET = 48 * 1024
 TOOLS = {"get_data_boundaries", "get_api_stats", "list_api_calls", "get_api_call", "list_fields", "get_dissection_status",
@@ -28,16 +28,6 @@ def over_http(agent, body, headers=None):
     async def go():
         client = create_mcp_http_client(headers=headers) if headers else None
         async with streamable_http_client(f"http://127.0.0.1:{agent.port}/mcp", http_client=client) as (read, write):
-            async with ClientSession(read, write) as session:
-                init = await session.initialize()
-                return await body(session, init)
-    return asyncio.run(asyncio.wait_for(go(), 120))
-
-
-def over_stdio(agent, body):
-    async def go():
-        params = StdioServerParameters(command=FATHOM, args=["mcp", "--url", f"http://127.0.0.1:{agent.port}"])
-        async with stdio_client(params) as (read, write):
             async with ClientSession(read, write) as session:
                 init = await session.initialize()
                 return await body(session, init)
@@ -219,5 +209,5 @@ def test_no_result_exceeds_the_byte_budget_on_100k_calls(big_store):
         return body
 
     over_http(big_store, body_for("http"))
-    over_stdio(big_store, body_for("stdio"))
+    with_session(big_store, body_for("stdio"), timeout=120)
     print("largest results (bytes):", json.dumps({f"{t}:{n}": s for (t, n), s in sorted(worst.items())}))
