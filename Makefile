@@ -90,7 +90,7 @@ bench: root deps build-release
 
 bpf: $(BPF_OBJECTS)
 
-bpf/%.bpf.o: bpf/%.bpf.c bpf/fathom_events.h bpf/vmlinux.h
+bpf/%.bpf.o: bpf/%.bpf.c bpf/fathom_events.h bpf/fathom_helpers.h bpf/vmlinux.h
 	$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 
 # The objects are committed so a node needs no compiler; this fails when one no longer matches its source.

@@ -4,6 +4,7 @@
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
 #include "fathom_events.h"
+#include "fathom_helpers.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -47,14 +48,6 @@ struct {
 	__type(value, __u8);
 } targets SEC(".maps");
 
-static __always_inline void count_loss(void)
-{
-	__u32 zero = 0;
-	__u64 *lost = bpf_map_lookup_elem(&ring_losses, &zero);
-	if (lost)
-		*lost += 1;
-}
-
 /* Reserves a record of a constant size class (bpf_ringbuf_reserve takes constants only) and copies the packet in.
  * Classes keep a 60-byte ACK near 64 bytes while a 64 KiB GSO packet still fits. */
 static __always_inline int emit(struct __sk_buff *skb, void *ring, struct fathom_packet_header *hdr,
@@ -68,13 +61,13 @@ static __always_inline int emit(struct __sk_buff *skb, void *ring, struct fathom
 		return 0;
 	struct fathom_packet_header *rec = bpf_ringbuf_reserve(ring, sizeof(*hdr) + size_class, 0);
 	if (!rec) {
-		count_loss();
+		count_in(&ring_losses);
 		return 0;
 	}
 	*rec = *hdr;
 	if (bpf_skb_load_bytes(skb, 0, rec + 1, last + 1) < 0) {
 		bpf_ringbuf_discard(rec, BPF_RB_NO_WAKEUP);
-		count_loss();
+		count_in(&ring_losses);
 		return 0;
 	}
 	/* Waking the reader per record halves a flood sender's rate; user space drains on a timer besides. */

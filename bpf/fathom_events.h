@@ -108,4 +108,34 @@ struct fathom_exec_event {
 	__u32 pid;
 };
 
+/* Process and socket-owner events (bpf/process.bpf.c), one ring shared by all CPUs: low-rate, so user space can name
+ * the process behind a pid or a TCP socket after the process is gone (delayed dissection, snapshots). */
+#define FATHOM_PROCESS_PATH 256
+
+enum fathom_process_event_kind {
+	FATHOM_PROCESS_EXEC = 1,    /* a process ran a new program: filename is the path it gave exec */
+	FATHOM_PROCESS_EXIT = 2,    /* a process ended (its thread-group leader exited) */
+	FATHOM_PROCESS_CONNECT = 3, /* a TCP connection this process opened was established */
+	FATHOM_PROCESS_LISTEN = 4,  /* this process made a TCP socket listen */
+};
+
+struct fathom_process_event {
+	__u64 timestamp_ns; /* CLOCK_MONOTONIC */
+	__u64 start_ns;     /* the process's start (task->start_time), CLOCK_MONOTONIC */
+	__u64 cgroup_id;    /* cgroup v2 id of the process */
+	__u32 pid;          /* tgid */
+	__u32 ppid;         /* the real parent's tgid */
+	__u8 kind;          /* enum fathom_process_event_kind */
+	__u8 reserved;
+	__u16 family;       /* CONNECT, LISTEN: AF_INET or AF_INET6 */
+	__u16 local_port;   /* host order */
+	__u16 remote_port;  /* host order */
+	__u32 local_addr[4]; /* IPv4 in [0], network order */
+	__u32 remote_addr[4];
+	char comm[16];
+	char filename[FATHOM_PROCESS_PATH]; /* EXEC: NUL-terminated, cut to fit; empty otherwise */
+};
+
+_Static_assert(sizeof(struct fathom_process_event) == 344, "process event size changed");
+
 #endif

@@ -9,6 +9,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 #include "fathom_events.h"
+#include "fathom_helpers.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -107,14 +108,6 @@ struct {
 	__type(value, struct tls_record);
 } scratch SEC(".maps");
 
-static __always_inline void count_loss(void)
-{
-	__u32 zero = 0;
-	__u64 *lost = bpf_map_lookup_elem(&tls_losses, &zero);
-	if (lost)
-		*lost += 1;
-}
-
 /* fd → struct file → struct socket → struct sock through the current task's file table; NULL if not a socket. */
 static __always_inline struct sock *sock_of_fd(__s32 fd)
 {
@@ -200,7 +193,7 @@ static long emit_chunk(__u32 index, void *context)
 	__u64 wake = bpf_ringbuf_query(ring, BPF_RB_AVAIL_DATA) >= tls_config.wakeup_bytes ? BPF_RB_FORCE_WAKEUP
 											  : BPF_RB_NO_WAKEUP;
 	if (bpf_ringbuf_output(ring, record, sizeof(*h) + chunk, wake) < 0)
-		count_loss();
+		count_in(&tls_losses);
 	return 0;
 }
 

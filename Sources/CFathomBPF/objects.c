@@ -20,3 +20,13 @@ const unsigned char *fathom_tls_bpf_object(size_t *size)
 	*size = sizeof(tls_object);
 	return tls_object;
 }
+
+static const unsigned char process_object[] = {
+#embed "../../bpf/process.bpf.o"
+};
+
+const unsigned char *fathom_process_bpf_object(size_t *size)
+{
+	*size = sizeof(process_object);
+	return process_object;
+}

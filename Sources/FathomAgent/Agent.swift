@@ -46,7 +46,8 @@ public final class Agent {
         let (capture, fallbackReason) = try Self.startCapture(configuration, sink: store, logger: logger)
         self.capture = capture
         tls = AgentTLS(packetCapture: capture, configuration: configuration, logger: logger)
-        status = AgentStatus(features: features, captureSource: capture.source, fallbackReason: fallbackReason)
+        status = AgentStatus(features: features, captureSource: capture.source, fallbackReason: fallbackReason,
+                             processEvents: attribution.processEvents)
         attribution.start(capture: capture)
         dissection.start()
     }
@@ -97,10 +98,8 @@ public final class Agent {
         }
     }
 
-    private static func describe(_ error: Error) -> String {
-        guard let error = error as? BPFCaptureError else { return "\(error)" }
-        let tail = error.log.split(separator: "\n").suffix(2).joined(separator: " | ")
-        return tail.isEmpty ? error.description : "\(error.description) (libbpf: \(tail))"
+    static func describe(_ error: Error) -> String {
+        (error as? BPFCaptureError)?.summary ?? "\(error)"
     }
 
     /// Serves until SIGINT or SIGTERM, then detaches every program, flushes the recording and returns.
@@ -149,4 +148,6 @@ public struct AgentStatus: Sendable, Codable {
     public var captureSource: CaptureSource
     /// Why eBPF is not in use, when it is not.
     public var fallbackReason: String?
+    /// How processes are learned for attribution: "ebpf" (exec/exit/socket events), or "/proc only: why".
+    public var processEvents: String?
 }

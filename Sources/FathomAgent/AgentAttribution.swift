@@ -15,6 +15,11 @@ final class AgentAttribution: MetricsSource, Sendable {
     let rules: TargetRules
     /// nil when no Kubernetes API is configured.
     private let watcher: KubeWatcher?
+    /// Exec, exit, connect and listen events from the kernel; nil when it cannot load (then `/proc` alone names
+    /// processes, and only while they run).
+    private let processTracer: ProcessTracer?
+    /// How processes are learned: "ebpf", or why not.
+    let processEvents: String
     private let logger: Logger
     private let tasks = Mutex<[Task<Void, Never>]>([])
     private let report = Mutex(TargetsReport.empty)
@@ -28,7 +33,20 @@ final class AgentAttribution: MetricsSource, Sendable {
     init(configuration: AgentConfiguration, logger: Logger) throws {
         let options = configuration.attribution
         let cgroups = CgroupV2.mountPoint().map { CgroupResolver(mountPoint: $0) }
-        attributor = Attributor(cgroups: cgroups, procfs: ProcFS(root: options.procRoot))
+        let procfs = ProcFS(root: options.procRoot)
+        let history = ProcessHistory(cgroupPath: { id in cgroups?.path(ofCgroup: id) }, executable: { procfs.executable(of: $0) })
+        attributor = Attributor(cgroups: cgroups, procfs: procfs, processHistory: history)
+        do {
+            let tracer = try ProcessTracer(logger: logger)
+            try tracer.start { history.apply($0) }
+            // Seeded after the tracer started, so no process falls between the two.
+            history.seed(procfs.pids().compactMap { procfs.process($0) })
+            (processTracer, processEvents) = (tracer, "ebpf")
+        } catch {
+            let reason = Agent.describe(error)
+            logger.warning("process events unavailable, processes are named from /proc while they run: \(reason)")
+            (processTracer, processEvents) = (nil, "/proc only: \(reason)")
+        }
         nodeName = configuration.nodeName
         rules = options.targets
         self.logger = logger
@@ -63,6 +81,7 @@ final class AgentAttribution: MetricsSource, Sendable {
 
     func stop() {
         for task in tasks.withLock({ $0 }) { task.cancel() }
+        processTracer?.stop()
     }
 
     /// Decides every pod of this node and writes the changes into the kernel's targeting map.
@@ -132,6 +151,14 @@ final class AgentAttribution: MetricsSource, Sendable {
             Metric("fathom_targeting_errors_total", .counter, "Failed updates of the targeting map.",
                    value: Double(targetingErrors.load(ordering: .relaxed))),
         ]
+        if let history = attributor.processHistory {
+            let counts = history.counts
+            metrics.append(Metric("fathom_attribution_processes", .gauge, "Processes in the process history (ended ones included).",
+                                  value: Double(counts.processes)))
+            metrics.append(Metric("fathom_attribution_socket_owners", .gauge, "TCP sockets whose owning process is known.",
+                                  value: Double(counts.sockets)))
+        }
+        metrics += processTracer?.metrics() ?? []
         if let watcher {
             metrics.append(Metric("fathom_kubernetes_events_total", .counter, "Watch events and lists applied, by resource/type.",
                                   watcher.eventCounts.sorted { $0.key < $1.key }.map { (labels: [("event", $0.key)], value: Double($0.value)) }))

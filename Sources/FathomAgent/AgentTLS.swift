@@ -28,10 +28,7 @@ final class AgentTLS: MetricsSource, Sendable {
             try tls.start()
             (capture, unavailableReason) = (tls, nil)
         } catch {
-            let reason = (error as? BPFCaptureError).map { error in
-                let tail = error.log.split(separator: "\n").suffix(2).joined(separator: " | ")
-                return tail.isEmpty ? error.description : "\(error.description) (libbpf: \(tail))"
-            } ?? "\(error)"
+            let reason = Agent.describe(error)
             logger.warning("TLS plaintext capture unavailable: \(reason)")
             (capture, unavailableReason) = (nil, reason)
         }

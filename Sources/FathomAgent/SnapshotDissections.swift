@@ -50,15 +50,15 @@ final class SnapshotDissections: Sendable {
     private let snapshots: SnapshotStore
     private let node: String
     private let ownEndpoint: (host: String, port: Int)
-    /// Names both ends of the snapshot's calls as live dissection does (the IP table is time-versioned, so a past
-    /// window is named as of its time); nil without attribution.
-    private let makeAttribution: @Sendable () -> IngestAttribution?
+    /// Names both ends of a snapshot's calls (given its name) as live dissection did: from the tables saved with the
+    /// snapshot, which hold its window's pods, processes and names; nil without attribution.
+    private let makeAttribution: @Sendable (String) -> IngestAttribution?
     private let logger: Logger
     private let state = Mutex(State())
 
     init(
         snapshots: SnapshotStore, node: String, ownEndpoint: (host: String, port: Int),
-        makeAttribution: @escaping @Sendable () -> IngestAttribution? = { nil }, logger: Logger
+        makeAttribution: @escaping @Sendable (String) -> IngestAttribution? = { _ in nil }, logger: Logger
     ) {
         self.snapshots = snapshots
         self.node = node
@@ -132,7 +132,7 @@ final class SnapshotDissections: Sendable {
     private func run(_ initial: DissectionStatus, files: [String], into database: CallsDatabase, job: Job) {
         defer { job.finished.signal() }
         var status = initial
-        let attribution = makeAttribution()
+        let attribution = makeAttribution(status.snapshotName)
         let collector = Collector(
             idPrefix: "\(node)-\(status.snapshotName)-\(status.dissectionName)", ownEndpoint: ownEndpoint,
             attribution: attribution)

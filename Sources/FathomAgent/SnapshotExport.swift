@@ -7,8 +7,9 @@ import FathomRecording
 /// The agent's default knows the capture source, direction, cgroup (and from its path the container and pod uid)
 /// and process id; a provider that knows pods by name (the workload table) can replace it.
 protocol PacketContextProvider: Sendable {
-    /// The comment for a packet: one line of `key=value` pairs.
-    func comment(for metadata: PacketMetadata) -> String
+    /// The comment for a packet whose local socket has port `localPort` (nil when unknown): one line of
+    /// `key=value` pairs.
+    func comment(for metadata: PacketMetadata, localPort: UInt16?) -> String
 }
 
 /// One L4 connection, either way round: the pair of endpoints a KFL-selected call travelled on.
@@ -50,12 +51,13 @@ final class SnapshotExport {
     private var finished = false
     /// Packets written so far.
     private(set) var packets: UInt64 = 0
-    /// Comments by (cgroup, pid, source, direction): many packets share one context.
+    /// Comments by (cgroup, pid, local port, source, direction): many packets share one context.
     private var comments: [ContextKey: [UInt8]] = [:]
 
     private struct ContextKey: Hashable {
         var cgroup: UInt64
         var pid: UInt32
+        var localPort: UInt16
         var source: CaptureSource
         var direction: PacketDirection
     }
@@ -102,19 +104,32 @@ final class SnapshotExport {
         {
             return
         }
+        // Decoded only when needed: for the connection filter, or for the local port of a socket capture saw.
+        let decoded: DecodedPacket?
+        if narrowing.connections != nil || m.cgroupID != 0,
+            case .success(let packet) = PacketDecoder.decode(record.bytes, linkType: m.linkType) {
+            decoded = packet
+        } else {
+            decoded = nil
+        }
         if let connections = narrowing.connections {
-            guard case .success(let decoded) = PacketDecoder.decode(record.bytes, linkType: m.linkType),
+            guard let decoded,
                 connections.contains(ConnectionKey(
                     (decoded.source.description, Int(decoded.sourcePort)),
                     (decoded.destination.description, Int(decoded.destinationPort))))
             else { return }
         }
-        let key = ContextKey(cgroup: m.cgroupID, pid: m.processID, source: m.source, direction: m.direction)
+        // The local end: the source of what this host sent, the destination of what it received.
+        let localPort = decoded.flatMap { packet in
+            m.direction == .outbound ? packet.sourcePort : m.direction == .inbound ? packet.destinationPort : nil
+        }
+        let key = ContextKey(cgroup: m.cgroupID, pid: m.processID, localPort: localPort ?? 0, source: m.source,
+                             direction: m.direction)
         let comment: [UInt8]
         if let known = comments[key] {
             comment = known
         } else {
-            comment = Array(context.comment(for: m).utf8)
+            comment = Array(context.comment(for: m, localPort: localPort).utf8)
             if comments.count < 100_000 { comments[key] = comment }
         }
         try comment.withUnsafeBytes { try writer.append(m, record.bytes, comment: $0) }

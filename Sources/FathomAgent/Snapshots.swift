@@ -12,12 +12,16 @@ import Logging
 final class Snapshots: Sendable {
     let store: SnapshotStore
     let dissections: SnapshotDissections
-    private let cgroups: CgroupResolver
+    /// The live attributor: its tables are saved with each snapshot, and name exports of snapshots saved without.
+    private let attributor: Attributor
 
-    init(store: SnapshotStore, dissections: SnapshotDissections, cgroups: CgroupResolver) {
+    private let logger: Logger
+
+    init(store: SnapshotStore, dissections: SnapshotDissections, attributor: Attributor, logger: Logger) {
         self.store = store
         self.dissections = dissections
-        self.cgroups = cgroups
+        self.attributor = attributor
+        self.logger = logger
     }
 
     /// `POST /mcp/snapshots`: `duration` (the last so long) or `start`/`end` (ms).
@@ -51,22 +55,29 @@ final class Snapshots: Sendable {
         } catch {
             throw Self.apiError(error)
         }
-        saveCgroupTable(name)
+        let saved = attributor.saved(fromMs: Int64(start / 1_000_000), untilMs: Int64(end / 1_000_000))
+        do {
+            try JSONEncoder().encode(saved).write(to: URL(fileURLWithPath: Self.attributionPath(store, name)))
+        } catch {
+            // The packets are still worth having: exports and dissections fall back to the live tables.
+            logger.warning("snapshot \(name): cannot save its attribution tables: \(error)")
+        }
         return manifest
     }
 
-    /// The node's cgroup id → path table as of now, kept with the snapshot so an export names cgroups (and the
-    /// containers and pods their paths carry) that are gone by the time it is read.
-    private func saveCgroupTable(_ name: String) {
-        let table = Dictionary(uniqueKeysWithValues: cgroups.scan().map { (String($0.key), $0.value) })
-        try? JSONEncoder().encode(table).write(to: URL(fileURLWithPath: store.directory(of: name) + "/cgroups.json"))
+    /// Where a snapshot keeps the attribution tables of its window (pods, services and IPs, processes and socket
+    /// owners, DNS names, cgroup paths) so that it is named later as it was live: after pods are deleted, processes
+    /// have exited or the agent restarted.
+    static func attributionPath(_ store: SnapshotStore, _ name: String) -> String {
+        store.directory(of: name) + "/attribution.json"
     }
 
-    private func savedCgroupTable(_ name: String) -> [UInt64: String] {
-        guard let data = FileManager.default.contents(atPath: store.directory(of: name) + "/cgroups.json"),
-            let table = try? JSONDecoder().decode([String: String].self, from: data)
-        else { return [:] }
-        return Dictionary(table.compactMap { key, path in UInt64(key).map { ($0, path) } }) { first, _ in first }
+    /// The attributor of a snapshot: from its saved tables, else (saved by an older agent, or unreadable) the live one.
+    static func attributor(of name: String, in store: SnapshotStore, live: Attributor) -> Attributor {
+        guard let data = FileManager.default.contents(atPath: attributionPath(store, name)),
+            let saved = try? JSONDecoder().decode(SavedAttribution.self, from: data)
+        else { return live }
+        return Attributor(restoring: saved)
     }
 
     func manifest(_ name: String) throws -> SnapshotManifest {
@@ -109,7 +120,8 @@ final class Snapshots: Sendable {
         if let kfl, !kfl.isEmpty {
             narrowing.connections = try connections(of: name, kfl: kfl, dissection: dissection)
         }
-        return SnapshotExport(files: files, narrowing: narrowing, context: CgroupPacketContext(recorded: savedCgroupTable(name), cgroups: cgroups))
+        return SnapshotExport(files: files, narrowing: narrowing,
+                              context: AttributedPacketContext(attributor: Self.attributor(of: name, in: store, live: attributor)))
     }
 
     /// The connections of the calls `kfl` selects in a dissection of the snapshot.
@@ -214,8 +226,10 @@ extension Snapshots {
             dissections: SnapshotDissections(
                 snapshots: store, node: configuration.nodeName,
                 ownEndpoint: (configuration.listenHost, configuration.listenPort),
-                makeAttribution: { attribution.makeIngest() }, logger: logger),
-            cgroups: CgroupResolver(mountPoint: CgroupV2.mountPoint() ?? "/sys/fs/cgroup"))
+                makeAttribution: { snapshot in
+                    IngestAttribution(attributor: Self.attributor(of: snapshot, in: store, live: attribution.attributor))
+                }, logger: logger),
+            attributor: attribution.attributor, logger: logger)
     }
 
     /// Stops creations and dissections under way (the next start marks them failed as interrupted).

@@ -20,6 +20,10 @@ public final class Attributor: Sendable {
     public let dnsNames: DNSNames
     public let cgroups: CgroupResolver?
     public let procfs: ProcFS?
+    /// Processes and socket owners from the kernel's events; `/proc` answers for what it does not know.
+    public let processHistory: ProcessHistory?
+    /// cgroup id → path as a snapshot saved it, for cgroups gone from the live hierarchy.
+    let savedCgroupPaths: [UInt64: String]
     private let clusterState = Mutex(ClusterState.none)
     private let processes = Mutex<[Int: (record: ProcessRecord?, fetchedMs: Int64)]>([:])
     private let cgroupProcesses = Mutex<[UInt64: (owner: CgroupProcess?, fetchedMs: Int64)]>([:])
@@ -30,17 +34,26 @@ public final class Attributor: Sendable {
     enum ClusterState { case none, syncing, synced }
 
     public init(table: WorkloadTable = WorkloadTable(), dnsNames: DNSNames = DNSNames(), cgroups: CgroupResolver? = nil,
-                procfs: ProcFS? = nil) {
+                procfs: ProcFS? = nil, processHistory: ProcessHistory? = nil, savedCgroupPaths: [UInt64: String] = [:]) {
         self.table = table
         self.dnsNames = dnsNames
         self.cgroups = cgroups
         self.procfs = procfs
+        self.processHistory = processHistory
+        self.savedCgroupPaths = savedCgroupPaths
+    }
+
+    /// The path of a cgroup: as saved with a snapshot, else from the live hierarchy.
+    public func cgroupPath(ofCgroup id: UInt64) -> String? {
+        savedCgroupPaths[id] ?? cgroups?.path(ofCgroup: id)
     }
 
     /// Called by the Kubernetes watcher: `false` while it lists for the first time, `true` once it has.
     public func setClusterSynced(_ synced: Bool) {
         clusterState.withLock { $0 = synced ? .synced : .syncing }
     }
+
+    var clusterStateNow: ClusterState { clusterState.withLock { $0 } }
 
     /// The Kubernetes table has been listed once (names of cluster workloads are available).
     public var isClusterSynced: Bool { clusterState.withLock { $0 == .synced } }
@@ -50,12 +63,16 @@ public final class Attributor: Sendable {
     /// capture knows them.
     public func attribute(_ endpoint: inout Endpoint, timestampMs: Int64, cgroupID: UInt64? = nil, pid: Int? = nil) {
         var identity = CgroupIdentity()
+        var pid = pid
+        if pid == nil, let cgroupID, let port = UInt16(exactly: endpoint.port) {
+            pid = processHistory?.socketOwner(cgroupID: cgroupID, port: port, atMs: timestampMs)
+        }
         if let pid, let process = process(pid, nowMs: timestampMs) {
             endpoint.pid = pid
             endpoint.process = process.name
             identity = process.identity
         }
-        if identity.isEmpty, let cgroupID, let cgroups { identity = cgroups.identity(ofCgroup: cgroupID) }
+        if identity.isEmpty, let cgroupID, let path = cgroupPath(ofCgroup: cgroupID) { identity = CgroupIdentity(cgroupPath: path) }
         if endpoint.process == nil, let cgroupID, let owner = cgroupProcess(cgroupID, nowMs: timestampMs) {
             endpoint.process = owner.name
             endpoint.pid = owner.pid
@@ -149,6 +166,7 @@ public final class Attributor: Sendable {
     }
 
     private func process(_ pid: Int, nowMs: Int64) -> ProcessRecord? {
+        if let known = processHistory?.process(pid: pid, atMs: nowMs) { return known }
         guard let procfs else { return nil }
         if let cached = processes.withLock({ $0[pid] }), nowMs - cached.fetchedMs < Self.processCacheMs,
             nowMs >= cached.fetchedMs {

@@ -43,6 +43,35 @@ public final class DNSNames: Sendable {
 
     public var count: Int { entries.withLock { $0.count } }
 
+    /// One learned name, as a snapshot keeps it.
+    public struct SavedName: Sendable, Codable, Equatable {
+        public var ip: String
+        public var name: String
+        public var learnedMs: Int64
+        public var expiresMs: Int64
+    }
+
+    /// The names that may name traffic of `fromMs...untilMs`.
+    public func saved(fromMs: Int64, untilMs: Int64) -> [SavedName] {
+        entries.withLock { table in
+            table.compactMap { ip, entry in
+                entry.learnedMs - Self.earlySlackMs <= untilMs && entry.expiresMs >= fromMs
+                    ? SavedName(ip: ip.description, name: entry.name, learnedMs: entry.learnedMs, expiresMs: entry.expiresMs) : nil
+            }.sorted { $0.ip < $1.ip }
+        }
+    }
+
+    /// Names a snapshot saved, to which dissection of the snapshot adds the answers in its packets.
+    public convenience init(restoring saved: [SavedName]) {
+        self.init(capacity: max(100_000, saved.count * 2))
+        entries.withLock { table in
+            for name in saved {
+                guard let key = IPKey(name.ip) else { continue }
+                table[key] = Entry(name: name.name, learnedMs: name.learnedMs, expiresMs: name.expiresMs)
+            }
+        }
+    }
+
     private static func evictOldest(_ table: inout [IPKey: Entry], count: Int) {
         let oldest = table.sorted { $0.value.learnedMs < $1.value.learnedMs }.prefix(count).map(\.key)
         for key in oldest { table[key] = nil }

@@ -45,10 +45,15 @@ public struct ProcFS: Sendable {
         return ProcessRecord(
             pid: pid,
             command: comm.trimmingCharacters(in: .newlines),
-            executable: try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/\(pid)/exe"),
+            executable: executable(of: pid),
             cgroupPath: Self.cgroupPath(cgroupText),
             identity: CgroupIdentity(procCgroupFile: cgroupText)
         )
+    }
+
+    /// The executable's path, nil when unreadable (kernel threads, no permission, gone).
+    public func executable(of pid: Int) -> String? {
+        try? FileManager.default.destinationOfSymbolicLink(atPath: "\(root)/\(pid)/exe")
     }
 
     /// Every pid currently in the proc filesystem (numeric directory names).

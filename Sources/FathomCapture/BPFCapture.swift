@@ -26,6 +26,20 @@ public struct BPFCaptureError: Error, CustomStringConvertible {
     public var description: String
     /// The tail of libbpf's messages (the verifier's reason, when it refused a program).
     public var log: String
+
+    /// One line for logs and /healthz: the error and libbpf's last two messages.
+    public var summary: String {
+        let tail = log.split(separator: "\n").suffix(2).joined(separator: " | ")
+        return tail.isEmpty ? description : "\(description) (libbpf: \(tail))"
+    }
+
+    /// `what` failed with errno `code`, with libbpf's latest messages (taken, so the next error starts afresh).
+    static func libbpf(_ what: String, _ code: Int32) -> BPFCaptureError {
+        var buffer = [CChar](repeating: 0, count: 16 * 1024)
+        let n = fathom_bpf_take_log(&buffer, buffer.count)
+        let log = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
+        return BPFCaptureError(description: "\(what): \(String(cString: strerror(code)))", log: log)
+    }
 }
 
 /// Targeting in the kernel: cgroups (and their descendants) to include or exclude.
@@ -71,22 +85,22 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         }
         cgroupRoot = root
         let cpus = Int(libbpf_num_possible_cpus())
-        guard cpus > 0 else { throw Self.failure("cannot count the possible CPUs", Int32(-cpus)) }
+        guard cpus > 0 else { throw BPFCaptureError.libbpf("cannot count the possible CPUs", Int32(-cpus)) }
         possibleCPUs = cpus
 
         var objectSize = 0
         let objectBytes = fathom_capture_bpf_object(&objectSize)
         guard let obj = fathom_bpf_open(objectBytes, objectSize, "fathom_capture")
-        else { throw Self.failure("cannot open the embedded BPF object", errno) }
+        else { throw BPFCaptureError.libbpf("cannot open the embedded BPF object", errno) }
         var loaded = false
         defer { if !loaded { bpf_object__close(obj) } }
 
         var config = fathom_capture_config(
             snap_length: min(configuration.snapLength, 65535), wakeup_bytes: configuration.wakeupBytes)
         let rc = fathom_bpf_set_rodata(obj, "capture_config", &config, MemoryLayout<fathom_capture_config>.size)
-        guard rc == 0 else { throw Self.failure("cannot set capture_config", -rc) }
+        guard rc == 0 else { throw BPFCaptureError.libbpf("cannot set capture_config", -rc) }
         guard let rings = bpf_object__find_map_by_name(obj, "rings") else {
-            throw Self.failure("the BPF object has no `rings` map", POSIXErrorCode.ENOENT.rawValue)
+            throw BPFCaptureError.libbpf("the BPF object has no `rings` map", POSIXErrorCode.ENOENT.rawValue)
         }
         bpf_map__set_max_entries(rings, UInt32(cpus))
         if configuration.interfaces.isEmpty {
@@ -96,12 +110,12 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
             }
         }
         let loadError = bpf_object__load(obj)
-        guard loadError == 0 else { throw Self.failure("the kernel refused the capture programs", -loadError) }
+        guard loadError == 0 else { throw BPFCaptureError.libbpf("the kernel refused the capture programs", -loadError) }
         object = obj
 
         func mapFD(_ name: String) throws -> Int32 {
             guard let map = bpf_object__find_map_by_name(obj, name) else {
-                throw Self.failure("the BPF object has no `\(name)` map", POSIXErrorCode.ENOENT.rawValue)
+                throw BPFCaptureError.libbpf("the BPF object has no `\(name)` map", POSIXErrorCode.ENOENT.rawValue)
             }
             return bpf_map__fd(map)
         }
@@ -112,12 +126,12 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         ringsMapFD = ringsFD
         for cpu in 0..<cpus {
             let fd = fathom_bpf_create_ringbuf("fathom_ring", configuration.ringBytesPerCPU)
-            guard fd >= 0 else { throw Self.failure("cannot create the ring buffer of CPU \(cpu)", -fd) }
+            guard fd >= 0 else { throw BPFCaptureError.libbpf("cannot create the ring buffer of CPU \(cpu)", -fd) }
             ringFDs.append(fd)
             var key = UInt32(cpu)
             var value = fd
             guard bpf_map_update_elem(ringsFD, &key, &value, 0) == 0 else {
-                throw Self.failure("cannot install the ring buffer of CPU \(cpu)", errno)
+                throw BPFCaptureError.libbpf("cannot install the ring buffer of CPU \(cpu)", errno)
             }
         }
         try writeSettings()
@@ -126,21 +140,13 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
 
     deinit { stop() }
 
-    private static func failure(_ what: String, _ code: Int32) -> BPFCaptureError {
-        var buffer = [CChar](repeating: 0, count: 16 * 1024)
-        let n = fathom_bpf_take_log(&buffer, buffer.count)
-        let log = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        let reason = String(cString: strerror(code))
-        return BPFCaptureError(description: "\(what): \(reason)", log: log)
-    }
-
     private func writeSettings() throws {
         var key: UInt32 = 0
         var value = fathom_capture_settings(
             paused: paused ? 1 : 0, capture_all: targets.values.contains(.include) ? 0 : 1,
             targeted: targets.isEmpty ? 0 : 1, reserved: 0)
         guard bpf_map_update_elem(settingsFD, &key, &value, 0) == 0 else {
-            throw Self.failure("cannot write the capture settings", errno)
+            throw BPFCaptureError.libbpf("cannot write the capture settings", errno)
         }
     }
 
@@ -154,25 +160,25 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         self.drainer = drainer
         do {
             let cgroupFD = open(cgroupRoot, O_RDONLY | O_DIRECTORY)
-            guard cgroupFD >= 0 else { throw Self.failure("cannot open \(cgroupRoot)", errno) }
+            guard cgroupFD >= 0 else { throw BPFCaptureError.libbpf("cannot open \(cgroupRoot)", errno) }
             defer { close(cgroupFD) }
             for name in ["capture_cgroup_ingress", "capture_cgroup_egress"] {
                 guard let prog = bpf_object__find_program_by_name(obj, name),
                     let link = bpf_program__attach_cgroup(prog, cgroupFD)
-                else { throw Self.failure("cannot attach \(name) at \(cgroupRoot)", errno) }
+                else { throw BPFCaptureError.libbpf("cannot attach \(name) at \(cgroupRoot)", errno) }
                 links.append(link)
             }
             for interface in configuration.interfaces {
                 let ifindex = Int32(if_nametoindex(interface))
-                guard ifindex > 0 else { throw Self.failure("no interface named \(interface)", POSIXErrorCode.ENODEV.rawValue) }
+                guard ifindex > 0 else { throw BPFCaptureError.libbpf("no interface named \(interface)", POSIXErrorCode.ENODEV.rawValue) }
                 for (name, ingress) in [("capture_tc_ingress", true), ("capture_tc_egress", false)] {
                     guard let prog = bpf_object__find_program_by_name(obj, name) else {
-                        throw Self.failure("the BPF object has no \(name)", POSIXErrorCode.ENOENT.rawValue)
+                        throw BPFCaptureError.libbpf("the BPF object has no \(name)", POSIXErrorCode.ENOENT.rawValue)
                     }
                     // A filter left behind by a killed agent would otherwise stay (tc filters are not links).
                     _ = fathom_bpf_tc_detach(ifindex, ingress ? 1 : 0)
                     let rc = fathom_bpf_tc_attach(ifindex, ingress ? 1 : 0, bpf_program__fd(prog))
-                    guard rc == 0 else { throw Self.failure("cannot attach tc to \(interface)", -rc) }
+                    guard rc == 0 else { throw BPFCaptureError.libbpf("cannot attach tc to \(interface)", -rc) }
                     tcAttachments.append((ifindex, ingress))
                 }
             }
@@ -227,7 +233,7 @@ public final class BPFCapture: PacketCapture, @unchecked Sendable {
         var key = cgroupID
         if var value = target?.rawValue {
             guard bpf_map_update_elem(targetsFD, &key, &value, 0) == 0 else {
-                throw Self.failure("cannot update the targeting map", errno)
+                throw BPFCaptureError.libbpf("cannot update the targeting map", errno)
             }
         } else {
             _ = bpf_map_delete_elem(targetsFD, &key)

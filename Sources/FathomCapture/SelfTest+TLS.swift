@@ -70,7 +70,7 @@ extension SelfTest {
             _ = fathom_selftest_go_call(read, &server, &buffer, buffer.count, 0xC000_0200)
         }
         let execs = tls.execEvents.load(ordering: .relaxed)
-        let spawned = spawnAndWait(["/proc/self/exe", "--help"])
+        let spawned = spawnAndWait(["/proc/self/exe", "--help"]) != nil
         let deadline = Date().addingTimeInterval(2)
         while tls.execEvents.load(ordering: .relaxed) == execs, Date() < deadline { usleep(20_000) }
         let execSeen = tls.execEvents.load(ordering: .relaxed) > execs
@@ -138,7 +138,8 @@ extension SelfTest {
         return Verdict(program: program, outcome: .pass, detail: "\(message.count) plaintext bytes, ports \(ports.0)→\(ports.1)")
     }
 
-    private static func spawnAndWait(_ arguments: [String]) -> Bool {
+    /// Runs a program to its end with its output discarded; its pid, or nil when it could not be spawned.
+    static func spawnAndWait(_ arguments: [String]) -> pid_t? {
         var pid: pid_t = 0
         var argv = arguments.map { strdup($0) } + [nil]
         defer { for p in argv { free(p) } }
@@ -147,9 +148,9 @@ extension SelfTest {
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 1, "/dev/null", O_WRONLY, 0)
         posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else { return false }
+        guard posix_spawn(&pid, arguments[0], &actions, nil, &argv, environ) == 0 else { return nil }
         var status: Int32 = 0
-        return waitpid(pid, &status, 0) == pid
+        return waitpid(pid, &status, 0) == pid ? pid : nil
     }
 }
 

@@ -24,6 +24,7 @@ public enum SelfTest {
         verdicts.append(contentsOf: cgroupPrograms(features: features, logger: logger))
         verdicts.append(contentsOf: tcPrograms(features: features, logger: logger))
         verdicts.append(contentsOf: tlsPrograms(features: features, logger: logger))
+        verdicts.append(contentsOf: processPrograms(features: features, logger: logger))
         return (features, verdicts)
     }
 

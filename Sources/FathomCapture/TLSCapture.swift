@@ -64,28 +64,28 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
         var objectSize = 0
         let objectBytes = fathom_tls_bpf_object(&objectSize)
         guard let obj = fathom_bpf_open(objectBytes, objectSize, "fathom_tls") else {
-            throw Self.failure("cannot open the embedded TLS BPF object", errno)
+            throw BPFCaptureError.libbpf("cannot open the embedded TLS BPF object", errno)
         }
         var loaded = false
         defer { if !loaded { bpf_object__close(obj) } }
         let cap = min(configuration.maxBytesPerCall, UInt32(FATHOM_TLS_CHUNK) * UInt32(FATHOM_TLS_MAX_CHUNKS))
         var config = fathom_tls_config(max_bytes_per_call: cap, wakeup_bytes: capture.configuration.wakeupBytes)
         let rc = fathom_bpf_set_rodata(obj, "tls_config", &config, MemoryLayout<fathom_tls_config>.size)
-        guard rc == 0 else { throw Self.failure("cannot set tls_config", -rc) }
+        guard rc == 0 else { throw BPFCaptureError.libbpf("cannot set tls_config", -rc) }
         guard let rings = bpf_object__find_map_by_name(obj, "rings") else {
-            throw Self.failure("the TLS object has no `rings` map", POSIXErrorCode.ENOENT.rawValue)
+            throw BPFCaptureError.libbpf("the TLS object has no `rings` map", POSIXErrorCode.ENOENT.rawValue)
         }
         let reuse = bpf_map__reuse_fd(rings, capture.ringsMapFD)
-        guard reuse == 0 else { throw Self.failure("cannot share the capture's rings", -reuse) }
+        guard reuse == 0 else { throw BPFCaptureError.libbpf("cannot share the capture's rings", -reuse) }
         let loadError = bpf_object__load(obj)
-        guard loadError == 0 else { throw Self.failure("the kernel refused the TLS programs", -loadError) }
+        guard loadError == 0 else { throw BPFCaptureError.libbpf("the kernel refused the TLS programs", -loadError) }
         guard let losses = bpf_object__find_map_by_name(obj, "tls_losses"),
             let exec = bpf_object__find_map_by_name(obj, "exec_events")
-        else { throw Self.failure("the TLS object lacks its maps", POSIXErrorCode.ENOENT.rawValue) }
+        else { throw BPFCaptureError.libbpf("the TLS object lacks its maps", POSIXErrorCode.ENOENT.rawValue) }
         lossesFD = bpf_map__fd(losses)
         let context = Unmanaged.passUnretained(self).toOpaque()
         guard let ring = ring_buffer__new(bpf_map__fd(exec), Self.onExec, context, nil) else {
-            throw Self.failure("cannot open the exec event ring", errno)
+            throw BPFCaptureError.libbpf("cannot open the exec event ring", errno)
         }
         execRing = ring
         object = obj
@@ -96,13 +96,6 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
         stop()
         if let execRing { ring_buffer__free(execRing) }
         if let object { bpf_object__close(object) }
-    }
-
-    private static func failure(_ what: String, _ code: Int32) -> BPFCaptureError {
-        var buffer = [CChar](repeating: 0, count: 16 * 1024)
-        let n = fathom_bpf_take_log(&buffer, buffer.count)
-        let log = String(decoding: buffer.prefix(n).map { UInt8(bitPattern: $0) }, as: UTF8.self)
-        return BPFCaptureError(description: "\(what): \(String(cString: strerror(code)))", log: log)
     }
 
     /// Attaches the syscall and exec tracepoints, hooks every TLS library already mapped, then follows new processes.
@@ -118,7 +111,7 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
                 let section = String(cString: bpf_program__section_name(p))
                 if section.hasPrefix("tracepoint/") {
                     guard let link = bpf_program__attach(p) else {
-                        throw Self.failure("cannot attach \(String(cString: bpf_program__name(p)))", errno)
+                        throw BPFCaptureError.libbpf("cannot attach \(String(cString: bpf_program__name(p)))", errno)
                     }
                     tracepointLinks.append(link)
                 }
@@ -257,7 +250,7 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
             guard let prog = bpf_object__find_program_by_name(obj, probe.program),
                 let link = fathom_bpf_attach_uprobe(prog, path, nil, Int(probe.fileOffset), probe.returnProbe ? 1 : 0)
             else {
-                lastError = Self.failure("cannot attach \(probe.program) to \(probe.function) in \(displayPath)", errno)
+                lastError = BPFCaptureError.libbpf("cannot attach \(probe.program) to \(probe.function) in \(displayPath)", errno)
                 failed.insert(probe.function)
                 continue
             }

@@ -47,7 +47,7 @@ final class SnapshotExportTests: XCTestCase {
     }
 
     private struct Labels: PacketContextProvider {
-        func comment(for m: PacketMetadata) -> String { "cgroup_id=\(m.cgroupID) pid=\(m.processID)" }
+        func comment(for m: PacketMetadata, localPort: UInt16?) -> String { "cgroup_id=\(m.cgroupID) pid=\(m.processID)" }
     }
 
     private func run(_ export: SnapshotExport) throws -> [PacketRecord.Copy] {

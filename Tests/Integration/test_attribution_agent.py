@@ -133,15 +133,24 @@ def calls(agent, kfl, **params):
     return get_json(agent, "/mcp/calls", kfl=kfl, **params)
 
 
-def test_calls_carry_pods_services_and_processes(cluster, agents, tmp_path):
+def frontend_calling_cart(cluster, agents, tmp_path):
+    """An agent watching the cluster, cart-service's pod and a frontend pod that has called it REQUESTS times, and
+    the calls the agent has from the frontend (exact: nothing more may arrive)."""
     agent = start_agent(agents, cluster, tmp_path)
     cart = server_pod(cluster, NS, "cart", "cart-service", 1)
     frontend = client_pod(cluster, NS, "frontend", 2, cart, tmp_path)
     drive(agent, frontend)
+    assert wait_until(lambda: calls(agent, FROM_FRONTEND)["total"] >= REQUESTS), agent.output()[-3000:]
+    time.sleep(1)
+    return agent, cart, frontend
 
-    from_frontend = 'src.pod.name contains "frontend"'
-    assert wait_until(lambda: calls(agent, from_frontend)["total"] >= REQUESTS), agent.output()[-3000:]
-    time.sleep(1)  # nothing more may arrive: the count is exact
+
+FROM_FRONTEND = 'src.pod.name contains "frontend"'
+
+
+def test_calls_carry_pods_services_and_processes(cluster, agents, tmp_path):
+    agent, cart, frontend = frontend_calling_cart(cluster, agents, tmp_path)
+    from_frontend = FROM_FRONTEND
     listed = calls(agent, from_frontend, format="full", limit=100)
     assert listed["total"] == REQUESTS, listed
     assert sorted(c["path"] for c in listed["calls"]) == [f"/item-{i}" for i in range(REQUESTS)]
@@ -273,8 +282,8 @@ def test_included_namespace_only_is_recorded(cluster, agents, tmp_path):
 
 
 def test_without_a_cluster_local_processes_still_name_their_end(hosts, cgroups, agents, tmp_path, monkeypatch):
-    """No Kubernetes API: /targets and /mcp/workloads say so (not "nothing there"), and a call's server end is named
-    by the one process of its cgroup."""
+    """No Kubernetes API: /targets and /mcp/workloads say so (not "nothing there"); a call's server end is named
+    by the one process of its cgroup, its client end by the short-lived curl that opened the connection."""
     monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
     agent = agents(tmp_path / "data", "--capture", "ebpf", "--tls", "off")
     targets = get_json(agent, "/targets")
@@ -295,8 +304,50 @@ def test_without_a_cluster_local_processes_still_name_their_end(hosts, cgroups, 
         for call in listed["calls"]:
             dst = call["dst"]
             assert dst["process"].startswith("python3") and dst["pid"] == server.pid and dst["resolution"] == "host", dst
-            assert "pod" not in dst and call["src"]["resolution"] in ("no-cluster", "host"), call["src"]
+            assert "pod" not in dst, dst
+            # curl shares its cgroup with the test's own processes and has exited by now: the kernel's connect and
+            # exec events name it.
+            src = call["src"]
+            assert (src["process"], src["resolution"]) == ("curl", "host") and src["pid"] > 0, src
         assert calls(agent, f'{scope} && dst.name.startsWith("python3")')["total"] == REQUESTS
+        assert len({c["src"]["pid"] for c in listed["calls"]}) == REQUESTS, "one curl process per call"
+        assert get_json(agent, "/healthz")["agent"]["processEvents"] == "ebpf"
+        assert agent.metric_sum("fathom_process_events_total") > 0 and agent.metric_sum("fathom_process_events_lost_total") == 0
     finally:
         server.kill()
         server.wait()
+
+def test_a_snapshot_names_its_pods_and_processes_after_they_are_gone(cluster, agents, tmp_path):
+    """A snapshot keeps the attribution tables of its window (issues 8 and 9): once its pods are deleted, their
+    processes and cgroups gone and the agent restarted with no cluster at all, a delayed dissection still names each
+    call's pods, service, container and process as live dissection did, and the export names each packet's pod and
+    process in its comment."""
+    from test_snapshots import dissect, export, frames, snapshot
+    agent, cart, frontend = frontend_calling_cart(cluster, agents, tmp_path)
+    from_frontend = FROM_FRONTEND
+    live = calls(agent, from_frontend, format="full", limit=100)["calls"]
+    assert len(live) == REQUESTS
+    snapshot(agent, "incident", duration="5m")
+    assert agent.stop() == 0
+    for pod in (cart, frontend):
+        cluster.stop_pod(pod)
+        cluster.api.delete("pods", NS, pod.name)
+
+    again = agents(agent.data_dir, "--capture", "ebpf", "--tls", "off")
+    assert get_json(again, "/targets")["cluster"] == "none"
+    dissect(again, "incident", "d1")
+    delayed = calls(again, from_frontend, db="incident/d1", format="full", limit=100)
+
+    def names(call):
+        src, dst = call["src"], call["dst"]
+        return (call["path"], src["pod"], src["namespace"], src["container"], src.get("process"), dst["pod"],
+                dst["service"], dst.get("process"))
+    assert delayed["total"] == REQUESTS, delayed
+    assert sorted(map(names, delayed["calls"])) == sorted(map(names, live))
+    assert all(c["src"]["process"].startswith("python3") for c in delayed["calls"])
+
+    comments = [c for _, c, _ in frames(export(again, tmp_path, "incident", "pods", bpf=f"host {cart.ip} and tcp port 8080"))]
+    assert comments and all(f"namespace={NS}" in c for c in comments), comments[:3]
+    sent_by_frontend = [c for c in comments if f"pod={frontend.name}" in c and "direction=outbound" in c]
+    assert sent_by_frontend and all("container=web" in c and "process=python3" in c for c in sent_by_frontend), comments[:3]
+    assert any(f"pod={cart.name}" in c and "container=app" in c for c in comments), comments[:3]

@@ -153,7 +153,7 @@ def test_export_opens_in_tshark_with_comments_and_narrows_exactly(checkout_traff
     ours = [f for f in whole if SERVER in (f[2][0], f[2][2]) and "8080" in (f[2][1], f[2][3])]
     assert ours and all("source=ebpf" in c and "cgroup_id=" in c and "direction=" in c for _, c, _ in ours)
     assert all(" cgroup=/" in c for _, c, _ in ours), "cgroup paths from the table saved with the snapshot"
-    assert (pathlib.Path(agent.data_dir) / "snapshots/incident/cgroups.json").exists()
+    assert (pathlib.Path(agent.data_dir) / "snapshots/incident/attribution.json").exists()
 
     # Time: a window in the middle of our traffic.
     times = sorted(t for t, _, _ in ours)

@@ -12,6 +12,8 @@
 const unsigned char *fathom_capture_bpf_object(size_t *size);
 /* bpf/tls.bpf.o: TLS plaintext through uprobes. */
 const unsigned char *fathom_tls_bpf_object(size_t *size);
+/* bpf/process.bpf.o: process exec/exit and TCP socket owners for attribution. */
+const unsigned char *fathom_process_bpf_object(size_t *size);
 
 /* Attaches a uprobe (or uretprobe) to `func_name` in `binary` for every process; NULL with errno set on failure. */
 struct bpf_link *fathom_bpf_attach_uprobe(struct bpf_program *prog, const char *binary, const char *func_name,
