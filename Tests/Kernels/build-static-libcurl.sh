@@ -51,7 +51,9 @@ apt-get "${apt_private[@]}" -qq update >&2
 (cd "$work/src" && apt-get "${apt_private[@]}" -qq source --download-only curl) >&2
 dsc=$(compgen -G "$work/src/curl_*.dsc" | sort -V | tail -n 1)
 [[ -n $dsc ]] || { echo "apt-get source curl gave no .dsc in $work/src" >&2; exit 1; }
-dpkg-source -x "$dsc" "$work/src/curl" >&2
+# apt-get checked the files against the signed Sources index; dpkg-source cannot check the .dsc's own signature
+# without debian-keyring, and says so in its log.
+dpkg-source -x "$dsc" "$work/src/curl" >"$work/dpkg-source.log" 2>&1 || { tail -n 30 "$work/dpkg-source.log" >&2; exit 1; }
 cd "$work/src/curl"
 ./configure --prefix="$out" --disable-shared --enable-static --with-pic \
 	--without-ssl --with-zlib --without-brotli --without-zstd --without-libpsl --without-libidn2 --without-nghttp2 \
