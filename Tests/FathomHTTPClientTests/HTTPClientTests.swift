@@ -24,7 +24,7 @@ final class HTTPClientTests: XCTestCase {
         XCTAssertTrue(request.contains("\r\nContent-Length: 2\r\n"), request)
     }
 
-    func testAnIPv6HostIsBracketedInTheHostHeader() async throws {
+    func testAnIPv6URLHostLosesItsBracketsAndIsAnAddress() async throws {
         let client = HTTPClient(host: "[::1]", port: 8421)
         XCTAssertEqual(client.host, "::1")
         XCTAssertTrue(client.hostIsAddress)
