@@ -39,11 +39,22 @@ let package = Package(
         // The calls databases (real-time and per snapshot dissection): SQLite in WAL mode.
         .target(name: "FathomStore", dependencies: ["FathomModel", "FathomKFL", .product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]),
 
-        // Who is on each end of a flow: cgroup → container → pod, /proc, and the Kubernetes API (a small NIO client).
+        // A small HTTP/1.1 client on NIO (streamed bodies, optional TLS): the Kubernetes API and the CLI's calls to an
+        // agent. No FoundationNetworking, whose libcurl cannot be linked statically from Debian's packages.
+        .target(
+            name: "FathomHTTPClient",
+            dependencies: [
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
+        // Who is on each end of a flow: cgroup → container → pod, /proc, and the Kubernetes API.
         .target(
             name: "FathomAttribution",
             dependencies: [
-                "FathomModel",
+                "FathomModel", "FathomHTTPClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "NIOHTTP1", package: "swift-nio"),
@@ -80,7 +91,16 @@ let package = Package(
             ]
         ),
         // The MCP server: tools shaped around the investigation workflow, answered by an agent's HTTP API.
-        .target(name: "FathomMCP", dependencies: [.product(name: "MCP", package: "swift-sdk")]),
+        .target(
+            name: "FathomMCP",
+            dependencies: [
+                "FathomHTTPClient",
+                .product(name: "MCP", package: "swift-sdk"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
+        ),
         .executableTarget(
             name: "fathom",
             dependencies: [
@@ -96,6 +116,7 @@ let package = Package(
 
         .testTarget(name: "FathomModelTests", dependencies: ["FathomModel"]),
         .testTarget(name: "FathomAttributionTests", dependencies: ["FathomAttribution"]),
+        .testTarget(name: "FathomHTTPClientTests", dependencies: ["FathomHTTPClient", .product(name: "NIOPosix", package: "swift-nio")]),
         .testTarget(name: "FathomRecordingTests", dependencies: ["FathomRecording"]),
         .testTarget(name: "FathomDissectTests", dependencies: ["FathomDissect"], exclude: ["Fixtures", "Benchmark"]),
         .testTarget(name: "FathomKFLTests", dependencies: ["FathomKFL"]),

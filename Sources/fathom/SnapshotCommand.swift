@@ -2,10 +2,6 @@ import ArgumentParser
 import FathomMCP
 import Foundation
 
-#if canImport(FoundationNetworking)
-    import FoundationNetworking
-#endif
-
 /// `fathom snapshot …`: snapshots, their dissection and export, through a running agent's HTTP API.
 struct SnapshotCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -119,18 +115,7 @@ struct SnapshotCommand: AsyncParsableCommand {
             if let bpf { query["bpf"] = bpf }
             if let kfl { query["kfl"] = kfl }
             if let dissection { query["dissection"] = dissection }
-            var request = URLRequest(url: try client.url("/mcp/snapshots/\(name)/pcap", query), timeoutInterval: 300)
-            if let token = client.token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
-            let (file, response) = try await URLSession.shared.download(for: request)
-            let code = (response as? HTTPURLResponse)?.statusCode ?? 0
-            guard code == 200 else {
-                let body = (try? String(contentsOf: file, encoding: .utf8)) ?? ""
-                try? FileManager.default.removeItem(at: file)
-                throw CommandFailure("the agent answered HTTP \(code): \(body)")
-            }
-            try? FileManager.default.removeItem(atPath: output)
-            try FileManager.default.moveItem(at: file, to: URL(fileURLWithPath: output))
-            let size = (try? FileManager.default.attributesOfItem(atPath: output)[.size] as? Int) ?? 0
+            let size = try await client.download("/mcp/snapshots/\(name)/pcap", query, toFile: output)
             FileHandle.standardError.write("wrote \(output) (\(size) bytes)\n")
         }
     }

@@ -2,9 +2,10 @@
 # Usage: Tests/Kernels/run-matrix.sh GUEST_BINARY [ARGS…]
 #
 # Runs `GUEST_BINARY ARGS…` on this host, then inside QEMU on every kernel of Tests/Kernels/kernels.txt, and exits
-# non-zero if any run fails. Each kernel is the newest Debian package matching its glob, fetched with `apt-get download`
-# into .build/kernels/debs (reused across runs) and unpacked with `dpkg -x`. The guest is an initramfs: busybox, the
-# payload (plus the shared libraries `ldd` names if it is not static), the tc/veth modules and guest-exit; it mounts
+# non-zero if any run fails. GUEST_BINARY must be statically linked (Tests/Kernels/build-static-fathom.sh, `make
+# static`): the guest has no libraries, as a node's container image need not. Each kernel is the newest Debian package
+# matching its glob, fetched with `apt-get download` into .build/kernels/debs (reused across runs) and unpacked with
+# `dpkg -x`. The guest is an initramfs: busybox, the payload, the tc/veth modules and guest-exit; it mounts
 # proc, sysfs, devtmpfs, bpffs, tracefs and cgroup2, brings up lo (the only network), runs the payload and hands its
 # exit status to QEMU through the isa-debug-exit device.
 #
@@ -25,6 +26,10 @@ die() { echo "run-matrix: $*" >&2; exit 2; }
 [[ $# -ge 1 ]] || die "usage: $0 GUEST_BINARY [ARGS…]"
 payload=$(readlink -f "$1") || die "no such file: $1"
 [[ -f $payload && -x $payload ]] || die "not an executable file: $1"
+command -v readelf >/dev/null || die "readelf not found: apt-get install -y binutils"
+if readelf -d "$payload" 2>/dev/null | grep -q '(NEEDED)'; then
+	die "$1 needs shared libraries ($(readelf -d "$payload" | sed -n 's/.*(NEEDED).*\[\(.*\)\]/\1/p' | paste -sd' ')) and the guest has none: build a static one with Tests/Kernels/build-static-fathom.sh (make static)"
+fi
 shift
 payload_args=("$@")
 
@@ -169,26 +174,20 @@ unpack_kernel() {
 
 shell_quote() { printf "'%s'" "${1//\'/\'\\\'\'}"; }
 
-# --- The part of the initramfs every kernel shares: busybox, guest-exit, the payload and its libraries, /init. ---
+# --- The part of the initramfs every kernel shares: busybox, guest-exit, the payload, /init. ---
 build_common_initramfs() {
-	local root=$work/common lib libdirs=() name quoted=""
+	local root=$work/common name quoted=""
 	mkdir -p "$root"/{bin,dev,proc,sys,tmp,payload,lib/modules} || return 1
 	cp "$busybox" "$root/bin/busybox" || return 1
 	cc -static -O2 -o "$root/bin/guest-exit" "$repo/Tests/Kernels/guest-exit.c" || return 1
 	name=${payload##*/}
 	# Debug info is a third of a Swift binary and every byte is copied through TCG at boot; symbols stay.
 	strip --strip-debug -o "$root/payload/$name" "$payload" 2>/dev/null || cp "$payload" "$root/payload/$name" || return 1
-	if ldd "$payload" >/dev/null 2>&1; then
-		for lib in $(ldd "$payload" | grep -oE '/[^ ]+'); do
-			mkdir -p "$root$(dirname "$lib")" && cp -L "$lib" "$root$lib" || return 1
-			libdirs+=("$(dirname "$lib")")
-		done
-	fi
 	for arg in "${payload_args[@]}"; do quoted+=" $(shell_quote "$arg")"; done
 	cat >"$root/init" <<-EOF
 		#!/bin/busybox sh
 		/bin/busybox --install -s /bin
-		export PATH=/bin LD_LIBRARY_PATH=$(printf '%s\n' "${libdirs[@]}" | sort -u | paste -sd:)
+		export PATH=/bin
 		mount -t proc proc /proc
 		mount -t sysfs sysfs /sys
 		mount -t devtmpfs devtmpfs /dev
