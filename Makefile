@@ -5,13 +5,16 @@ SWIFT ?= swift
 DATA_DIR ?= /var/lib/fathom
 LISTEN ?= 127.0.0.1:8421
 FATHOM := .build/release/fathom
+# Fully static (Tests/Kernels/build-static-fathom.sh): what the image ships, the kernel matrix boots and the
+# integration tests drive.
+STATIC_FATHOM := .build-static/release/fathom
 
 KERNEL_MATRIX_PACKAGES := qemu-system-x86 busybox-static cpio kmod xz-utils binutils
 # Real servers and load generators for the benchmark captures (bench/make-mixed-capture.sh).
 BENCH_PACKAGES := nginx-light wrk nghttp2-client nghttp2-server dnsmasq-base bpftrace
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev libsqlite3-dev bpftool tcpdump tshark \
-	iproute2 util-linux time python3 python3-pip curl gcc golang-go $(KERNEL_MATRIX_PACKAGES) $(BENCH_PACKAGES)
+	iproute2 util-linux time python3 python3-pip curl gcc make dpkg-dev golang-go $(KERNEL_MATRIX_PACKAGES) $(BENCH_PACKAGES)
 PIP_PACKAGES := pytest ja4plus mcp checkov kubernetes_validate grpcio
 
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)
@@ -24,7 +27,7 @@ run: root deps build-release
 	mkdir -p $(DATA_DIR)
 	$(FATHOM) agent --data-dir $(DATA_DIR) --listen $(LISTEN)
 
-test: root deps bpf-check build unit-test fuzz-smoke build-release integration-test test-kernels
+test: root deps bpf-check build unit-test fuzz-smoke static integration-test test-kernels
 
 root:
 	@if [ "$$(id -u)" != 0 ]; then \
@@ -58,8 +61,8 @@ go-tls-binaries:
 unit-test: go-tls-binaries
 	FATHOM_GO_BINARY=$(GO_TLS)-stripped FATHOM_X86_CORPUS=$(GO_TLS) $(SWIFT) test
 
-integration-test:
-	FATHOM=$(FATHOM) python3 -m pytest -q Tests/Integration
+integration-test: static
+	FATHOM=$(STATIC_FATHOM) python3 -m pytest -q Tests/Integration
 
 # Every parser under libFuzzer for a few seconds: a crash or a hang fails the build (scripts/fuzz.sh NAME SECONDS for
 # a longer run).
@@ -72,11 +75,11 @@ fuzz-smoke:
 	done
 
 # Every BPF program proven on Debian's 6.1 and 6.12 kernels under QEMU, and on this host (Tests/Kernels/README.md).
-test-kernels: build-release
-	Tests/Kernels/run-matrix.sh $(FATHOM) selftest
+test-kernels: static
+	Tests/Kernels/run-matrix.sh $(STATIC_FATHOM) selftest
 
-# A fully static fathom for the container image.
-static:
+# A fully static fathom (glibc, Swift runtime, libbpf, libpcap… linked in) for the image and the kernel matrix.
+static: root deps
 	Tests/Kernels/build-static-fathom.sh
 
 bench: root deps build-release
