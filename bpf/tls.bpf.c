@@ -259,6 +259,43 @@ static __always_inline __s32 known_fd(__u64 ssl)
 	return fd ? *fd : -1;
 }
 
+/* Memory-BIO libraries (Node) move ciphertext in their own event loop, after their calls return: an SSL* whose fd
+ * is still unknown when a read returns waits here, by thread, for the thread's next write to a socket (the flush of
+ * that connection's handshake output), which names its fd before its first SSL_write returns. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u64);
+	__type(value, __u64);
+} awaiting_fd SEC(".maps");
+
+/* Entries in `awaiting_fd`: while 0, syscalls skip its lookup (the common case). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __s64);
+} awaiting_count SEC(".maps");
+
+static __always_inline void await_fd(__u64 ssl)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	bool counted = bpf_map_lookup_elem(&awaiting_fd, &id) != NULL;
+	if (bpf_map_update_elem(&awaiting_fd, &id, &ssl, BPF_ANY) == 0 && !counted)
+		adjust_gauge(&awaiting_count, 1);
+}
+
+/* A socket write on a thread with an SSL* awaiting its fd: that fd is the SSL*'s. */
+static __always_inline void name_awaited_fd(__u64 id, __s32 fd)
+{
+	__u64 *ssl = bpf_map_lookup_elem(&awaiting_fd, &id);
+	if (!ssl || !sock_of_fd(fd))
+		return;
+	remember_fd(*ssl, fd);
+	if (bpf_map_delete_elem(&awaiting_fd, &id) == 0)
+		adjust_gauge(&awaiting_count, -1);
+}
+
 static __always_inline void enter_call(void *ssl, const void *buffer, __u64 length, void *read_bytes, __u8 direction)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -292,10 +329,50 @@ int BPF_KPROBE(tls_ssl_write, void *ssl, const void *buffer, int length)
 }
 
 SEC("uprobe")
-int BPF_KPROBE(tls_ssl_write_ex, void *ssl, const void *buffer, __u64 length)
+int BPF_KPROBE(tls_ssl_write_ex, void *ssl, const void *buffer, __u64 length, void *written)
 {
 	if (length > 0)
-		enter_call(ssl, buffer, length, NULL, FATHOM_DIRECTION_EGRESS);
+		enter_call(ssl, buffer, length, written, FATHOM_DIRECTION_EGRESS);
+	return 0;
+}
+
+/* Return probes on writes, attached only to libraries with memory BIOs (executables carrying their own OpenSSL, such
+ * as Node): their ciphertext leaves after the call, and the plaintext buffer may be freed by then, so a write that
+ * no nested syscall joined is emitted here, with the bytes it accepted, while its buffer is still valid. A failed
+ * attempt (the first request of a connection is retried while the handshake completes) emits nothing. */
+static __always_inline void leave_write(__s64 result, bool extended)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *call = bpf_map_lookup_elem(&calls, &id);
+	if (!call || call->direction != FATHOM_DIRECTION_EGRESS)
+		return;
+	struct tls_call c = *call;
+	bpf_map_delete_elem(&calls, &id);
+	__u64 length = 0;
+	if (extended) {
+		if (result != 1 || !c.read_bytes || bpf_probe_read_user(&length, sizeof(length), (void *)c.read_bytes) < 0)
+			return;
+	} else {
+		if (result <= 0)
+			return;
+		length = (__u64)result;
+	}
+	if (length == 0 || length > c.length)
+		return;
+	emit_call(c.fd >= 0 ? c.fd : known_fd(c.ssl), FATHOM_DIRECTION_EGRESS, (const __u8 *)c.buffer, length);
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_ssl_write_return, int result)
+{
+	leave_write(result, false);
+	return 0;
+}
+
+SEC("uretprobe")
+int BPF_KRETPROBE(tls_ssl_write_ex_return, int result)
+{
+	leave_write(result, true);
 	return 0;
 }
 
@@ -324,6 +401,8 @@ static __always_inline void leave_read(__s64 result, bool extended)
 	bpf_map_delete_elem(&calls, &id);
 	if (c.direction != FATHOM_DIRECTION_INGRESS)
 		return;
+	if (c.fd < 0 && known_fd(c.ssl) < 0)
+		await_fd(c.ssl);
 	__u64 length = 0;
 	if (extended) {
 		if (result != 1 || !c.read_bytes || bpf_probe_read_user(&length, sizeof(length), (void *)c.read_bytes) < 0)
@@ -381,10 +460,7 @@ struct {
 
 static __always_inline void count_go_calls(__s64 change)
 {
-	__u32 zero = 0;
-	__s64 *count = bpf_map_lookup_elem(&go_in_flight, &zero);
-	if (count)
-		__sync_fetch_and_add(count, change);
+	adjust_gauge(&go_in_flight, change);
 }
 
 static __always_inline struct go_call_key go_key(__u64 goroutine)
@@ -481,9 +557,7 @@ int tls_go_return(struct pt_regs *ctx)
 /* The Go call in progress of the goroutine this thread runs, through the R14 of its user registers. */
 static __always_inline struct tls_call *current_go_call(struct go_call_key *key)
 {
-	__u32 zero = 0;
-	__s64 *count = bpf_map_lookup_elem(&go_in_flight, &zero);
-	if (!count || *count <= 0)
+	if (gauge_value(&go_in_flight) <= 0)
 		return NULL;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 	__u64 goroutine = 0;
@@ -517,6 +591,8 @@ static __always_inline bool join_syscall(struct tls_call *call, __s32 fd, bool w
 static __always_inline void nested_syscall(__s32 fd, bool writing)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	if (writing && gauge_value(&awaiting_count) > 0)
+		name_awaited_fd(id, fd);
 	struct tls_call *call = bpf_map_lookup_elem(&calls, &id);
 	struct go_call_key key;
 	struct tls_call *go_call = call ? NULL : current_go_call(&key);

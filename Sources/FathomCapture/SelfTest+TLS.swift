@@ -31,7 +31,8 @@ extension SelfTest {
             try tls.start()
             let probes = calls.flatMap { name in
                 fathom_selftest_ssl_function(name).map { address in
-                    TLSProbe.openSSL(ELFFile.Symbol(name: name, fileOffset: UInt64(UInt(bitPattern: address)), size: 0))
+                    TLSProbe.openSSL(ELFFile.Symbol(name: name, fileOffset: UInt64(UInt(bitPattern: address)), size: 0),
+                                     memoryBIO: false)
                 } ?? []
             }
             _ = try tls.hookOwnCode(probes + goStandInProbes())

@@ -305,11 +305,12 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
         }
     }
 
-    /// The programs (and whether each is a return probe) for an unprefixed function name.
-    static func programs(for function: String) -> [(String, Bool)] {
+    /// The programs (and whether each is a return probe) for an unprefixed function name. Writes get a return probe
+    /// only in libraries with memory BIOs (see tls_ssl_write_return): elsewhere the nested syscall emits them.
+    static func programs(for function: String, memoryBIO: Bool) -> [(String, Bool)] {
         switch function {
-        case "SSL_write": [("tls_ssl_write", false)]
-        case "SSL_write_ex": [("tls_ssl_write_ex", false)]
+        case "SSL_write": [("tls_ssl_write", false)] + (memoryBIO ? [("tls_ssl_write_return", true)] : [])
+        case "SSL_write_ex": [("tls_ssl_write_ex", false)] + (memoryBIO ? [("tls_ssl_write_ex_return", true)] : [])
         case "SSL_read": [("tls_ssl_read", false), ("tls_ssl_read_return", true)]
         case "SSL_read_ex": [("tls_ssl_read_ex", false), ("tls_ssl_read_ex_return", true)]
         case "SSL_set_fd": [("tls_ssl_set_fd", false)]

@@ -31,9 +31,10 @@ struct TLSProbe: Sendable, Equatable {
     var returnProbe: Bool = false
 
     /// The probes of an OpenSSL/BoringSSL function (prefixed or not); none for a function that is not hooked.
-    static func openSSL(_ symbol: ELFFile.Symbol) -> [TLSProbe] {
+    /// `memoryBIO`: the library moves ciphertext itself after its calls return, so writes get a return probe.
+    static func openSSL(_ symbol: ELFFile.Symbol, memoryBIO: Bool) -> [TLSProbe] {
         guard let base = TLSDiscovery.baseFunctionName(symbol.name) else { return [] }
-        return TLSCapture.programs(for: base).map { program, returnProbe in
+        return TLSCapture.programs(for: base, memoryBIO: memoryBIO).map { program, returnProbe in
             TLSProbe(function: symbol.name, fileOffset: symbol.fileOffset, program: program, returnProbe: returnProbe)
         }
     }
@@ -106,7 +107,11 @@ enum TLSDiscovery {
         }
         let functions = (try? elf.functions(where: isTLSFunctionName)) ?? []
         if functions.contains(where: { baseFunctionName($0.name) != "SSL_set_fd" }) {
-            return TLSFileVerdict(kind: "openssl", probes: functions.flatMap(TLSProbe.openSSL), reason: nil)
+            // A libssl.so is used by programs that hand it their sockets; an executable (or other library) carrying
+            // its own copy usually drives it through memory BIOs from its event loop (Node, Envoy, swift-nio-ssl).
+            let memoryBIO = kind == nil
+            return TLSFileVerdict(kind: "openssl", probes: functions.flatMap { TLSProbe.openSSL($0, memoryBIO: memoryBIO) },
+                                  reason: nil)
         }
         let go = GoBinary(elf: elf)
         if go.isGo { return inspectGo(go) }
