@@ -164,6 +164,26 @@ __attribute__((noinline, used)) int fathom_selftest_ssl_read_ex(void *ssl, void 
 	return 1;
 }
 
+/* A library with a memory BIO (Node): the plaintext is encrypted into the library's own buffer and the caller moves
+ * the ciphertext later, after it may have reused its plaintext buffer. */
+static unsigned char selftest_bio[4096];
+static size_t selftest_bio_length;
+
+__attribute__((noinline, used)) int fathom_selftest_ssl_write_buffered(void *ssl, const void *buffer, int length)
+{
+	(void)ssl;
+	size_t n = length < 0 ? 0 : (size_t)length > sizeof(selftest_bio) ? sizeof(selftest_bio) : (size_t)length;
+	memcpy(selftest_bio, buffer, n);
+	selftest_bio_length = n;
+	__asm__ volatile("" ::: "memory");
+	return (int)n;
+}
+
+int fathom_selftest_flush_buffered(int fd)
+{
+	return (int)write(fd, selftest_bio, selftest_bio_length);
+}
+
 const void *fathom_selftest_ssl_function(const char *name)
 {
 	if (strcmp(name, "SSL_write") == 0)
@@ -174,5 +194,7 @@ const void *fathom_selftest_ssl_function(const char *name)
 		return (const void *)fathom_selftest_ssl_read;
 	if (strcmp(name, "SSL_read_ex") == 0)
 		return (const void *)fathom_selftest_ssl_read_ex;
+	if (strcmp(name, "SSL_write buffered") == 0)
+		return (const void *)fathom_selftest_ssl_write_buffered;
 	return NULL;
 }

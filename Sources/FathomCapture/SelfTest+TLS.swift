@@ -12,7 +12,7 @@ extension SelfTest {
     /// spawning a process.
     static func tlsPrograms(features: KernelFeatures, logger: Logger) -> [Verdict] {
         let calls = ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex"]
-        let names = calls.map { "tls_" + $0.lowercased() } + ["tls_go_write", "tls_go_read", "tls_exec"]
+        let names = calls.map { "tls_" + $0.lowercased() } + ["tls_go_write", "tls_go_read", "tls_ssl_write_return", "tls_exec"]
         guard features.uprobes, features.tracepoints else {
             return names.map { Verdict(program: $0, outcome: .skip, detail: "kernel lacks uprobes or tracepoints") }
         }
@@ -35,7 +35,12 @@ extension SelfTest {
                                      memoryBIO: false)
                 } ?? []
             }
-            _ = try tls.hookOwnCode(probes + goStandInProbes())
+            // The memory-BIO stand-in is hooked as an SSL_write of a library with memory BIOs (entry + return).
+            let buffered = fathom_selftest_ssl_function("SSL_write buffered").map { address in
+                TLSProbe.openSSL(ELFFile.Symbol(name: "SSL_write", fileOffset: UInt64(UInt(bitPattern: address)), size: 0),
+                                 memoryBIO: true)
+            } ?? []
+            _ = try tls.hookOwnCode(probes + buffered + goStandInProbes())
         } catch let error as BPFCaptureError {
             return names.map { Verdict(program: $0, outcome: .fail, detail: verifierSummary(error)) }
         } catch {
@@ -70,6 +75,14 @@ extension SelfTest {
             }
             _ = fathom_selftest_go_call(read, &server, &buffer, buffer.count, 0xC000_0200)
         }
+        // Memory BIO: the plaintext buffer is reused before the "ciphertext" leaves, as Node frees it; the record
+        // must carry what the write accepted (taken at its return), on the fd the first SSL_write named.
+        let bufferedMessage = marker + Array(" SSL_write with a memory BIO".utf8)
+        var reused = bufferedMessage
+        _ = fathom_selftest_ssl_write_buffered(&client, &reused, Int32(reused.count))
+        for index in reused.indices { reused[index] = 0x2a }
+        _ = fathom_selftest_flush_buffered(client)
+        _ = read(server, &buffer, buffer.count)
         let execs = tls.execEvents.load(ordering: .relaxed)
         let spawned = spawnAndWait(["/proc/self/exe", "--help"]) != nil
         let deadline = Date().addingTimeInterval(2)
@@ -87,6 +100,7 @@ extension SelfTest {
             (names[3], messages[1], .inbound, exchange.serverPort, exchange.clientPort),
             (names[4], goMessage, .outbound, exchange.clientPort, exchange.serverPort),
             (names[5], goMessage, .inbound, exchange.clientPort, exchange.serverPort),
+            (names[6], bufferedMessage, .outbound, exchange.clientPort, exchange.serverPort),
         ]
         var verdicts = expectations.map { program, message, direction, sourcePort, destinationPort in
             tlsVerdict(program, records, message: message, direction: direction, sourcePort: sourcePort,

@@ -48,12 +48,15 @@ int fathom_bpf_tc_attach(int ifindex, int ingress, int prog_fd);
 int fathom_bpf_tc_detach(int ifindex, int ingress);
 
 /* `fathom selftest`'s stand-ins for SSL_write, SSL_write_ex, SSL_read, SSL_read_ex (by that name; NULL otherwise).
- * Their first argument points at a socket fd. */
+ * Their first argument points at a socket fd. "SSL_write buffered" is an SSL_write with a memory BIO: it keeps the
+ * "ciphertext" (a copy of the plaintext) for fathom_selftest_flush_buffered to write to a socket afterwards. */
 const void *fathom_selftest_ssl_function(const char *name);
 int fathom_selftest_ssl_write(void *ssl, const void *buffer, int length);
 int fathom_selftest_ssl_write_ex(void *ssl, const void *buffer, size_t length, size_t *written);
 int fathom_selftest_ssl_read(void *ssl, void *buffer, int length);
 int fathom_selftest_ssl_read_ex(void *ssl, void *buffer, size_t length, size_t *read_bytes);
+int fathom_selftest_ssl_write_buffered(void *ssl, const void *buffer, int length);
+int fathom_selftest_flush_buffered(int fd);
 
 /* `fathom selftest`'s stand-ins for Go's crypto/tls.(*Conn).Write ("Write") and Read ("Read"): their code and its
  * size in bytes, and a call with Go's register ABI (receiver, slice pointer and length, goroutine in R14). The
