@@ -1,10 +1,12 @@
 import FathomModel
 import GRDB
 
-/// Per-minute rollups of the calls: one row per minute and (protocol, status, method, path, destination name and
-/// service), holding the exact count, errors, first and last time, and a latency histogram. They are written in the
-/// transaction that inserts the calls and trimmed in the one that deletes them, so they always describe exactly the
-/// calls held; statistics over whole minutes read them instead of every call.
+/// Per-minute rollups of the calls, in two tables: `call_rollups` has one row per minute and (protocol, status, method,
+/// path, destination name and service), `call_rollups_by_destination` the same without method and path (stored as ""),
+/// far fewer rows for statistics that need neither. Each row holds the exact count, errors, first and last time,
+/// and a latency histogram. They are written in the transaction that inserts the calls and trimmed in the one that
+/// deletes them, so they always describe exactly the calls held; statistics over whole minutes read them instead of
+/// every call.
 extension CallsDatabase {
     /// A rollup's span.
     static let rollupMinuteMs: Int64 = 60_000
@@ -12,12 +14,25 @@ extension CallsDatabase {
     /// The columns a rollup row shares with `calls`: a store predicate on them alone reads the same on both tables.
     static let rollupColumns: Set<StorePredicate.Column> = [.proto, .status, .method, .path, .dstName, .dstService]
 
+    /// A table of rollups.
+    enum RollupTable: String, CaseIterable {
+        case endpoints = "call_rollups"
+        case destinations = "call_rollups_by_destination"
+
+        /// The smaller table that answers `grouping` with `predicates` (on `rollupColumns`).
+        static func answering(_ grouping: Grouping, _ predicates: [StorePredicate]) -> RollupTable {
+            let needsEndpoints = grouping == .endpoint || predicates.contains { !$0.columns.isDisjoint(with: [.method, .path]) }
+            return needsEndpoints ? .endpoints : .destinations
+        }
+    }
+
     static func registerRollupsMigration(_ migrator: inout DatabaseMigrator) {
         migrator.registerMigration("calls-v3-rollups") { db in
             // WITHOUT ROWID: rows are stored in key order, so a window of minutes is one range of the table.
-            try db.execute(
-                sql: """
-                    CREATE TABLE call_rollups (
+            for table in RollupTable.allCases {
+                try db.execute(
+                    sql: """
+                    CREATE TABLE \(table.rawValue) (
                         minute INTEGER NOT NULL,
                         proto TEXT NOT NULL,
                         status INTEGER NOT NULL,
@@ -33,6 +48,7 @@ extension CallsDatabase {
                         PRIMARY KEY (minute, proto, status, method, path, dst_name, dst_service)
                     ) WITHOUT ROWID
                     """)
+            }
             try rebuildRollups(db, minute: nil)
         }
     }
@@ -52,10 +68,14 @@ extension CallsDatabase {
     /// the cut falls inside is rebuilt from the calls left in it.
     static func trimRollups(olderThan ts: Int64, _ db: Database) throws {
         let minute = floorDivision(ts, rollupMinuteMs)
-        try db.execute(sql: "DELETE FROM call_rollups WHERE minute < ?", arguments: [minute])
+        for table in RollupTable.allCases {
+            try db.execute(sql: "DELETE FROM \(table.rawValue) WHERE minute < ?", arguments: [minute])
+        }
         let (minuteStart, overflow) = minute.multipliedReportingOverflow(by: rollupMinuteMs)
         guard overflow || minuteStart < ts else { return }
-        try db.execute(sql: "DELETE FROM call_rollups WHERE minute = ?", arguments: [minute])
+        for table in RollupTable.allCases {
+            try db.execute(sql: "DELETE FROM \(table.rawValue) WHERE minute = ?", arguments: [minute])
+        }
         try rebuildRollups(db, minute: minute)
     }
 
@@ -105,8 +125,9 @@ extension CallsDatabase {
             clauses.append("minute < ?")
             arguments.append(.integer(upper))
         }
+        let table = RollupTable.answering(grouping, predicates)
         let sql = "SELECT proto, status, method, path, dst_name, dst_service, calls, errors, first_ms, last_ms, latencies"
-            + " FROM call_rollups" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
+            + " FROM \(table.rawValue)" + (clauses.isEmpty ? "" : " WHERE " + clauses.joined(separator: " AND "))
         let statement = try RawStatement(db, sql: sql)
         for (index, argument) in arguments.enumerated() { statement.bind(Int32(index + 1), argument) }
         var recent = Array(repeating: RecentTexts(), count: 5)
@@ -187,29 +208,39 @@ struct RollupBatch {
         var slots: [UInt16] = []
     }
 
-    private var rows: [Key: Totals] = [:]
+    private var endpoints: [Key: Totals] = [:]
+    /// The same calls keyed without method and path.
+    private var destinations: [Key: Totals] = [:]
 
     mutating func add(
         ts: Int64, proto: String, status: Int, method: String, path: String, dstName: String, dstService: String,
         latencyMs: Double, noResponse: Bool
     ) {
-        let key = Key(minute: CallsDatabase.floorDivision(ts, CallsDatabase.rollupMinuteMs), proto: proto, status: status,
+        var key = Key(minute: CallsDatabase.floorDivision(ts, CallsDatabase.rollupMinuteMs), proto: proto, status: status,
                       method: method, path: path, dstName: dstName, dstService: dstService)
-        rows[key, default: Totals()].add(
-            ts: ts, failed: CallsDatabase.isFailure(proto: proto, status: status, noResponse: noResponse),
-            slot: noResponse ? nil : UInt16(LatencyHistogram.slot(latencyMs)))
+        let failed = CallsDatabase.isFailure(proto: proto, status: status, noResponse: noResponse)
+        let slot = noResponse ? nil : UInt16(LatencyHistogram.slot(latencyMs))
+        endpoints[key, default: Totals()].add(ts: ts, failed: failed, slot: slot)
+        key.method = ""
+        key.path = ""
+        destinations[key, default: Totals()].add(ts: ts, failed: failed, slot: slot)
     }
 
     /// Merges these totals into the stored rollup rows.
     func write(_ db: Database) throws {
+        try Self.write(endpoints, into: .endpoints, db)
+        try Self.write(destinations, into: .destinations, db)
+    }
+
+    private static func write(_ rows: [Key: Totals], into table: CallsDatabase.RollupTable, _ db: Database) throws {
         guard !rows.isEmpty else { return }
         let keyColumns = "minute = ? AND proto = ? AND status = ? AND method = ? AND path = ? AND dst_name = ? AND dst_service = ?"
         let select = try RawStatement(
-            db, sql: "SELECT calls, errors, first_ms, last_ms, latencies FROM call_rollups WHERE " + keyColumns)
+            db, sql: "SELECT calls, errors, first_ms, last_ms, latencies FROM \(table.rawValue) WHERE " + keyColumns)
         let upsert = try RawStatement(
             db,
             sql: """
-                INSERT OR REPLACE INTO call_rollups (minute, proto, status, method, path, dst_name, dst_service,
+                INSERT OR REPLACE INTO \(table.rawValue) (minute, proto, status, method, path, dst_name, dst_service,
                     calls, errors, first_ms, last_ms, latencies)
                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                 """)
