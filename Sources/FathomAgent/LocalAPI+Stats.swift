@@ -30,3 +30,11 @@ extension CallStats.Row {
         perSecond = span > 0 ? Double(count) / span : Double(count)
     }
 }
+
+extension CallStats {
+    /// How the groups' percentiles were found.
+    static func percentilesKind(_ groups: some Collection<CallsDatabase.GroupTotals>) -> String {
+        guard groups.contains(where: { !$0.percentilesAreExact }) else { return "exact" }
+        return "histogram ±\(Int((LatencyHistogram.relativeError * 100).rounded()))%"
+    }
+}

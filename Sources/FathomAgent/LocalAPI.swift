@@ -100,10 +100,11 @@ final class LocalAPI: Sendable {
     func stats(kfl: String, groupBy: GroupBy, startMs: Int64?, endMs: Int64?) throws -> CallStats {
         let filter = try compile(kfl)
         let groups = try calls.statistics(
-            matching: filter, grouping: groupBy.grouping, start: startMs, end: endMs.map { $0 + 1 })
+            matching: filter, grouping: groupBy.grouping, start: startMs, end: endMs.map { $0 == .max ? $0 : $0 + 1 })
         let rows = groups.map { CallStats.Row(group: $0.key, totals: $0.value) }
             .sorted { ($0.count, $1.group) > ($1.count, $0.group) }
-        return CallStats(groupBy: groupBy.rawValue, groups: rows, covers: try coverage(startMs: startMs, endMs: endMs))
+        return CallStats(groupBy: groupBy.rawValue, groups: rows, percentiles: CallStats.percentilesKind(groups.values),
+                         covers: try coverage(startMs: startMs, endMs: endMs))
     }
 
     // MARK: fields
@@ -261,6 +262,8 @@ struct CallStats: Codable, Sendable {
 
     var groupBy: String
     var groups: [Row]
+    /// "exact", or "histogram ±1%" when per-minute rollups answered (counts stay exact).
+    var percentiles: String
     var covers: Coverage
 }
 

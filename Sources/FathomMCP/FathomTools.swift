@@ -37,6 +37,7 @@ struct FathomTools: Sendable {
                 "group_by": .object(["type": "string", "enum": ["service", "endpoint", "status", "protocol", "none"], "default": "none"]),
             ]) { a, _ in a }), annotations: readOnly,
             outputSchema: object(["group_by": .object(["type": "string"]), "groups": .object(["type": "array"]), "covers": openObject,
+                                  "percentiles": .object(["type": "string", "description": "exact, or histogram ±N% (whole minutes from rollups; counts exact)."]),
                                   "truncated": .object(["type": "boolean", "description": "true: only the busiest groups fit."]),
                                   "groups_total": .object(["type": "integer"])],
                                  required: ["groups", "covers"])),

@@ -76,6 +76,7 @@ public final class CallsDatabase: Sendable {
         migrator.registerMigration("calls-v2-statistics-index") { db in
             try db.execute(sql: "CREATE INDEX calls_statistics ON calls(ts, proto, status, latency_ms, flags)")
         }
+        registerRollupsMigration(&migrator)
         return migrator
     }
 
@@ -133,6 +134,7 @@ public final class CallsDatabase: Sendable {
             }
             statement.reset()
         }
+        try Self.addToRollups(calls, db)
         // The planner needs statistics to pick the most selective index (without them a three-equality query can
         // read 100 000 rows instead of 20 000). ANALYZE reads every index (about 1 s per million calls; sampling
         // with analysis_limit reads only the first keys, useless here), so it runs as the store doubles up to a
@@ -273,12 +275,14 @@ public final class CallsDatabase: Sendable {
         }
     }
 
-    /// Deletes calls older than `ts` (ms): retention follows the recording's.
+    /// Deletes calls older than `ts` (ms), and their rollups: retention follows the recording's.
     @discardableResult
     public func deleteCalls(olderThan ts: Int64) throws -> Int {
         try pool.write { db in
             try db.execute(sql: "DELETE FROM calls WHERE ts < ?", arguments: [ts])
-            return db.changesCount
+            let deleted = db.changesCount
+            try Self.trimRollups(olderThan: ts, db)
+            return deleted
         }
     }
 }
