@@ -74,7 +74,8 @@ def per_call_costs():
     print(f"  call, both ends by IP (remote pod → pod or service IP)      {m['call_remote_ns'] / 1000:6.3f} µs")
     print(f"  call, local pod socket (owner → process → pod) → pod/svc IP  {m['call_local_ns'] / 1000:6.3f} µs")
     print(f"  packet, noting its local socket's owner (decode + note)     {m['packet_ns'] / 1000:6.3f} µs")
-    print(f"  kernel process event (exec/connect/exit) into the history   {m['process_event_ns'] / 1000:6.3f} µs")
+    print(f"  kernel process event (exec/connect/exit) into the history   {m['process_event_ns'] / 1000:6.3f} µs "
+          f"(history ends with {int(m['history_spans']):,} spans, {int(m['history_sockets']):,} sockets)")
     print(f"  table filled in {m['fill_seconds']:.2f} s, +{m['table_resident_bytes'] / 2**20:.0f} MiB resident (in-process)")
     return m
 

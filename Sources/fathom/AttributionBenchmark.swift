@@ -57,7 +57,7 @@ struct AttributionBenchmarkCommand: AsyncParsableCommand {
             (cluster.localEnd(&random), cluster.anyEnd(&random))
         }
         report["packet_ns"] = Self.timePackets(packets, cluster: cluster)
-        report["process_event_ns"] = Self.timeProcessEvents(processEvents)
+        (report["process_event_ns"], report["history_spans"], report["history_sockets"]) = Self.timeProcessEvents(processEvents)
 
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
@@ -154,8 +154,9 @@ struct AttributionBenchmarkCommand: AsyncParsableCommand {
     // MARK: Process events
 
     /// Nanoseconds per kernel process event applied to a history shaped as the agent's: cgroup paths resolved from a
-    /// map, the executable read from `/proc` on exec (this process's own, a real readlink).
-    static func timeProcessEvents(_ count: Int) -> Double {
+    /// map, the executable read from `/proc` on exec (this process's own, a real readlink). Also returns the spans and
+    /// socket owners the history holds at the end (its periodic prune walks them all).
+    static func timeProcessEvents(_ count: Int) -> (Double, Double, Double) {
         let procfs = ProcFS()
         let ownPID = Int(getpid())
         let history = ProcessHistory(cgroupPath: { id in "/kubepods.slice/bench-\(id).scope" },
@@ -176,7 +177,9 @@ struct AttributionBenchmarkCommand: AsyncParsableCommand {
             event.startNanoseconds = event.timestampNanoseconds
             history.apply(event)
         }
-        return Self.seconds(ContinuousClock.now - start) * 1e9 / Double(count)
+        let elapsed = ContinuousClock.now - start
+        let counts = history.counts
+        return (Self.seconds(elapsed) * 1e9 / Double(count), Double(counts.spans), Double(counts.sockets))
     }
 
     // MARK: Helpers
