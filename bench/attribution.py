@@ -173,10 +173,12 @@ class RunningAgent:
         with urllib.request.urlopen(url, timeout=10) as response:
             return json.loads(response.read())
 
-    def metric(self, name):
+    def metric(self, name, label=""):
+        """The sum of a metric's series (those whose labels contain `label`)."""
         with urllib.request.urlopen(f"http://127.0.0.1:{self.port}/metrics", timeout=10) as response:
             text = response.read().decode()
-        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.split("{")[0].split(" ")[0] == name)
+        return sum(float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
+                   if line.split("{")[0].split(" ")[0] == name and label in line)
 
     def status(self, field):
         """A /proc/PID/status size in bytes (VmRSS, VmHWM)."""
@@ -228,18 +230,22 @@ def wait_until(check, seconds, step):
 
 def first_attributed_call(agent, cluster, server, index):
     """Seconds from publishing a new, already-calling pod to the first call `/mcp/calls` names as from it, and to
-    the moment `/mcp/workloads` lists it."""
+    the moment the agent has applied the pod's watch event (its pods/ADDED count moved); and the seconds one poll of
+    both took (the resolution)."""
     pod = Pod("shop", f"checkout-5d8f7c9b4-{index:02d}x2z", f"{cluster.subnet}.{40 + index}", container="web")
     cluster.start_pod(pod, ONE_CPU + [sys.executable, "-c", CLIENT, f"http://{server.ip}:8080", str(CALL_INTERVAL)])
     time.sleep(1.0)  # the process is calling before the API knows its pod, as when the kubelet reports it late
     kfl = f'src.pod.name == "{pod.name}"'
+    added = agent.metric("fathom_kubernetes_events_total", 'event="pods/ADDED"')
     published = time.monotonic()
     cluster.publish_pod(pod, {"app": "checkout"})
-    listed = named = None
+    applied = named = None
+    polls = []
     deadline = published + 60
     while time.monotonic() < deadline and named is None:
-        if listed is None and agent.get("/mcp/workloads", name=pod.name, kind="pod")["workloads"]:
-            listed = time.monotonic() - published
+        poll = time.monotonic()
+        if applied is None and agent.metric("fathom_kubernetes_events_total", 'event="pods/ADDED"') > added:
+            applied = time.monotonic() - published
         answer = agent.get("/mcp/calls", kfl=kfl, format="full", limit=5)
         if answer["total"] > 0:
             named = time.monotonic() - published
@@ -247,11 +253,12 @@ def first_attributed_call(agent, cluster, server, index):
                 src, dst = call["src"], call["dst"]
                 assert (src["pod"], src["namespace"], src["container_id"], dst["pod"], dst["service"]) == \
                     (pod.name, "shop", pod.container_id, server.name, "cart-service"), call
-        time.sleep(0.02)
+        polls.append(time.monotonic() - poll)
+        time.sleep(0.01)
     cluster.stop_pod(pod)
     if named is None:
         raise SystemExit(f"no call of {pod.name} named within 60 s")
-    return listed, named
+    return applied if applied is not None else named, named, median(polls)
 
 
 def agent_run(workdir, api, kubeconfig, mount):
@@ -263,6 +270,9 @@ def agent_run(workdir, api, kubeconfig, mount):
     agent = RunningAgent(data, kubeconfig)
     try:
         time.sleep(2.0)
+        cpu_empty = agent.cpu_seconds()
+        time.sleep(5.0)
+        empty_cpu_share = (agent.cpu_seconds() - cpu_empty) / 5.0
         rss_before = agent.status("VmRSS")
         cpu_before = agent.cpu_seconds()
         started = time.monotonic()
@@ -288,8 +298,9 @@ def agent_run(workdir, api, kubeconfig, mount):
         api.put("endpointslices", slice_object("shop", "cart-service", [(server.name, server.ip, NODE)]))
         latencies = [first_attributed_call(agent, cluster, server, i) for i in range(NEW_PODS)]
         return {"rss_before": rss_before, "rss_synced": rss_synced, "rss_after": rss_after, "peak": peak,
-                "sync_seconds": sync_seconds, "sync_cpu": sync_cpu, "idle_cpu_share": idle_cpu_share, "pods": pods,
-                "listed": [l for l, _ in latencies], "named": [n for _, n in latencies]}
+                "sync_seconds": sync_seconds, "sync_cpu": sync_cpu, "idle_cpu_share": idle_cpu_share,
+                "empty_cpu_share": empty_cpu_share, "pods": pods, "applied": [a for a, _, _ in latencies],
+                "named": [n for _, n, _ in latencies], "poll": [p for _, _, p in latencies]}
     finally:
         agent.stop()
         if cluster:
@@ -322,19 +333,21 @@ def watch_fed_agent():
         api.stop()
         shutil.rmtree(workdir, ignore_errors=True)
     mib = 2 ** 20
-    m = {key: median([r[key] for r in runs]) for key in runs[0] if key not in ("listed", "named")}
+    m = {key: median([r[key] for r in runs]) for key in runs[0] if key not in ("applied", "named", "poll")}
     print(f"agent fed through the watch ({int(m['pods']):,} pods, {SERVICES:,} services + EndpointSlices, {NODES} nodes; "
           f"median of {RUNS} agents):")
     print(f"  VmRSS before sync {m['rss_before'] / mib:.0f} MiB, just after {m['rss_synced'] / mib:.0f} MiB, "
           f"20 s later {m['rss_after'] / mib:.0f} MiB (+{(m['rss_after'] - m['rss_before']) / mib:.0f} MiB); peak {m['peak'] / mib:.0f} MiB")
     print(f"  first sync {m['sync_seconds']:.2f} s wall, {m['sync_cpu']:.2f} s of agent CPU; "
-          f"then {m['idle_cpu_share'] * 100:.1f}% of a CPU with no traffic")
+          f"then {m['idle_cpu_share'] * 100:.1f}% of a CPU with no traffic (before the sync: {m['empty_cpu_share'] * 100:.1f}%)")
     named = [n for r in runs for n in r["named"]]
-    listed = [l for r in runs for l in r["listed"] if l is not None]
+    applied = [a for r in runs for a in r["applied"]]
+    polls = [p for r in runs for p in r["poll"]]
     print(f"pod published in the API → first call named by /mcp/calls (src.pod.name), {len(named)} pods, "
           f"calls every {CALL_INTERVAL * 1000:.0f} ms:")
     print(f"  median {median(named) * 1000:.0f} ms (min {min(named) * 1000:.0f}, max {max(named) * 1000:.0f}); "
-          f"listed by /mcp/workloads after median {median(listed) * 1000:.0f} ms; per-agent medians "
+          f"watch event applied after median {median(applied) * 1000:.0f} ms; one poll took {median(polls) * 1000:.0f} ms; "
+          f"per-agent medians "
           + ", ".join(f"{median(r['named']) * 1000:.0f}" for r in runs) + " ms")
 
 
