@@ -8,7 +8,7 @@ import Foundation
 struct AttributionCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "attribution", abstract: "Name endpoints and list workloads the way the agent attributes traffic.",
-        subcommands: [ResolveCommand.self, WorkloadsCommand.self])
+        subcommands: [ResolveCommand.self, WorkloadsCommand.self, AttributionBenchmarkCommand.self])
 }
 
 /// Where the Kubernetes API is: a kubeconfig, the in-cluster service account, or none.

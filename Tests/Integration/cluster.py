@@ -112,6 +112,14 @@ users:
             self.events.append((self.version, resource, "DELETED", obj))
             self.lock.notify_all()
 
+    def load(self, resource, objects):
+        """Adds `objects` as state that predates every watch (no events): a large cluster in one step."""
+        with self.lock:
+            for obj in objects:
+                self.version += 1
+                obj["metadata"]["resourceVersion"] = str(self.version)
+                self.objects[resource][(obj["metadata"].get("namespace", ""), obj["metadata"]["name"])] = obj
+
     def pin_lists(self, once=False):
         """Lists answer the current state as of now; with `once`, only each resource's first list does."""
         with self.lock:
@@ -274,14 +282,15 @@ class Pod:
 class LocalCluster:
     """A node network namespace holding a bridge; each pod a namespace with a veth on it, a cgroup and a process."""
 
-    def __init__(self, cgroup_mount, subnet="10.244.213"):
+    def __init__(self, cgroup_mount, subnet="10.244.213", api=None):
+        """With `api`, the pods are published in that FakeKubeAPI (started by the caller) instead of a new one."""
         self.tag = uuid.uuid4().hex[:6]
         self.node_ns = f"fkn{self.tag}"
         self.subnet = subnet
         self.mount = cgroup_mount
         self.created_dirs = []
         self.pods = []
-        self.api = FakeKubeAPI().start()
+        self.api = api or FakeKubeAPI().start()
         self.node = "fathom-test-node"
         run("ip", "netns", "add", self.node_ns)
         run("ip", "-n", self.node_ns, "link", "add", "br0", "type", "bridge")
