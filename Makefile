@@ -90,6 +90,7 @@ bench: root deps build-release
 	FATHOM=$(FATHOM) python3 bench/mcp_latency.py 1000000
 	FATHOM=$(FATHOM) python3 bench/snapshot.py
 	bench/tls.sh $(FATHOM) 8 16
+	FATHOM=$(FATHOM) python3 bench/attribution.py
 
 bpf: $(BPF_OBJECTS)
 

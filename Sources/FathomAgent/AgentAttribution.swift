@@ -27,6 +27,12 @@ final class AgentAttribution: MetricsSource, Sendable {
     private let applied = Mutex<[UInt64: TargetKind]>([:])
     private let targetingErrors = Atomic<UInt64>(0)
     private let captureSource = Mutex("")
+    /// What the last complete targeting plan was made from.
+    private struct PlanInputs: Equatable {
+        var tableVersion: Int
+        var synced: Bool
+    }
+    private let lastPlan = Mutex<PlanInputs?>(nil)
     /// How often pod targeting is recomputed.
     static let targetingInterval: Duration = .seconds(1)
 
@@ -84,15 +90,22 @@ final class AgentAttribution: MetricsSource, Sendable {
         processTracer?.stop()
     }
 
-    /// Decides every pod of this node and writes the changes into the kernel's targeting map.
+    /// Decides every pod of this node and writes the changes into the kernel's targeting map. Skipped while the
+    /// table has not changed since a plan that found every local pod's cgroup: with tens of thousands of pods the
+    /// plan is the agent's main idle cost.
     func updateTargets(capture: PacketCapture, bpf: BPFCapture?) {
+        let current = PlanInputs(tableVersion: attributor.table.version, synced: attributor.isClusterSynced)
+        guard lastPlan.withLock({ $0 }) != current else { return }
         let cgroups = attributor.cgroups
-        let all = attributor.table.workloads().map(\.workload).filter { $0.kind == .pod }
+        let all = attributor.table.pods()
         var podCgroups = cgroups?.podCgroupIDs(refresh: false) ?? [:]
         let local = all.filter { $0.node == nodeName || podCgroups[$0.uid] != nil }
+            .sorted { ($0.namespace, $0.name) < ($1.namespace, $1.name) }
         if local.contains(where: { podCgroups[$0.uid] == nil }) {
             podCgroups = cgroups?.podCgroupIDs(refresh: true) ?? podCgroups
         }
+        // A local pod whose cgroup is not there yet (its containers are starting) is planned again next time.
+        lastPlan.withLock { $0 = local.contains { podCgroups[$0.uid] == nil } ? nil : current }
         let plan = rules.plan(pods: local, podCgroups: podCgroups)
         if let bpf { apply(plan.cgroups, to: bpf) }
         let enforced = bpf != nil || rules.isEmpty

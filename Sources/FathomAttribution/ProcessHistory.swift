@@ -19,10 +19,36 @@ public final class ProcessHistory: Sendable {
         public var fromMs: Int64
         /// nil while it runs.
         public var untilMs: Int64?
+        /// What the cgroup path says, parsed once: every call of the process reads it.
+        let identity: CgroupIdentity
+
+        init(pid: Int, command: String, executable: String?, cgroupID: UInt64, cgroupPath: String?, fromMs: Int64,
+             untilMs: Int64?) {
+            self.pid = pid
+            self.command = command
+            self.executable = executable
+            self.cgroupID = cgroupID
+            self.cgroupPath = cgroupPath
+            self.fromMs = fromMs
+            self.untilMs = untilMs
+            identity = cgroupPath.map { CgroupIdentity(cgroupPath: $0) } ?? CgroupIdentity()
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case pid, command, executable, cgroupID, cgroupPath, fromMs, untilMs
+        }
+
+        public init(from decoder: Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(pid: try c.decode(Int.self, forKey: .pid), command: try c.decode(String.self, forKey: .command),
+                      executable: try c.decodeIfPresent(String.self, forKey: .executable),
+                      cgroupID: try c.decode(UInt64.self, forKey: .cgroupID),
+                      cgroupPath: try c.decodeIfPresent(String.self, forKey: .cgroupPath),
+                      fromMs: try c.decode(Int64.self, forKey: .fromMs), untilMs: try c.decodeIfPresent(Int64.self, forKey: .untilMs))
+        }
 
         var record: ProcessRecord {
-            ProcessRecord(pid: pid, command: command, executable: executable, cgroupPath: cgroupPath,
-                          identity: cgroupPath.map { CgroupIdentity(cgroupPath: $0) } ?? CgroupIdentity())
+            ProcessRecord(pid: pid, command: command, executable: executable, cgroupPath: cgroupPath, identity: identity)
         }
     }
 
@@ -50,7 +76,7 @@ public final class ProcessHistory: Sendable {
         var spans: [Int: [Span]] = [:]
         var sockets: [SocketKey: [SocketOwner]] = [:]
         var spanCount = 0
-        var events = 0
+        var lastPruneMs: Int64 = 0
     }
 
     public let retentionMs: Int64
@@ -59,6 +85,8 @@ public final class ProcessHistory: Sendable {
     static let spansPerPID = 4
     /// Owners kept per socket key (ephemeral ports are reused).
     static let ownersPerSocket = 4
+    /// Ended processes are looked for at most this often (each pass walks the whole history).
+    static let pruneIntervalMs: Int64 = 10_000
     /// Events and packets are stamped by the same clock through different conversions: allow this much skew.
     static let skewMs: Int64 = 1_000
     private let state = Mutex(State())
@@ -111,7 +139,6 @@ public final class ProcessHistory: Sendable {
         // Read outside the lock: it is a readlink in /proc.
         let exe = event.kind == .exec ? executable(pid) ?? event.filename : nil
         state.withLock { s in
-            s.events &+= 1
             switch event.kind {
             case .exec:
                 Self.close(pid, atMs: atMs, in: &s)
@@ -135,7 +162,7 @@ public final class ProcessHistory: Sendable {
                 if owners.count > Self.ownersPerSocket { owners.removeFirst(owners.count - Self.ownersPerSocket) }
                 s.sockets[key] = owners
             }
-            if s.events % 4096 == 0 || s.spanCount > capacity { prune(nowMs: atMs, in: &s) }
+            if atMs - s.lastPruneMs >= Self.pruneIntervalMs || s.spanCount > capacity { prune(nowMs: atMs, in: &s) }
         }
     }
 
@@ -205,6 +232,7 @@ public final class ProcessHistory: Sendable {
     /// Forgets spans that ended before the retention horizon (and, over capacity, the oldest ended ones), then the
     /// socket owners whose process is forgotten.
     private func prune(nowMs: Int64, in s: inout State) {
+        s.lastPruneMs = nowMs
         var horizon = nowMs &- retentionMs
         if s.spanCount > capacity {
             let ends = s.spans.values.joined().compactMap(\.untilMs).sorted()

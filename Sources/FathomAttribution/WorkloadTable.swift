@@ -231,6 +231,14 @@ public final class WorkloadTable: Sendable {
 
     public var namespaces: [String] { state.withLock { $0.namespaces.sorted() } }
 
+    /// Every live pod, in no order (cheaper than `workloads()` for whoever needs only pods).
+    public func pods() -> [Workload] {
+        state.withLock { s in s.pods.values.map(\.workload) }
+    }
+
+    /// Changes with every mutation: whoever derives something from the table can tell it is still current.
+    public var version: Int { state.withLock { $0.mutations } }
+
     /// One owner of an IP over a time interval (`untilMs` nil while it still owns it).
     public struct Ownership: Sendable {
         public let workload: Workload
