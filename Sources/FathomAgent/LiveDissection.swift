@@ -7,9 +7,10 @@ import Logging
 import Synchronization
 
 /// Real-time dissection: follows the recording as it is written and dissects it into the real-time calls
-/// database. Reading the segments back, rather than teeing packets off the capture thread, means capture never waits
-/// for dissection, live and delayed dissection read the same bytes, and a dissector that falls behind catches up
-/// from disk (or, past the retention budget, counts the segments it lost) instead of dropping packets.
+/// database. It reads the recording's own bytes — handed over from memory right after each write (`LiveFeed`), or
+/// read back from the segment file for whatever the bounded feed had to leave out — so capture never waits for
+/// dissection, live and delayed dissection read the same bytes, and a dissector that falls behind catches up from
+/// disk (or, past the retention budget, counts the segments it lost) instead of dropping packets.
 final class LiveDissection: MetricsSource, @unchecked Sendable {
     private let catalog: SegmentCatalog
     private let recording: RecordingStatistics
@@ -17,6 +18,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     private let logger: Logger
     private let engine: DissectionEngine
     private let collector: Collector
+    /// The recording's writes, from memory; install it as the segment store's tap.
+    let feed: LiveFeed
     private let condition = NSCondition()
     private var state: State = .idle
     private let enabled = Atomic<Bool>(true)
@@ -37,6 +40,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         let flowsSeen = Atomic<UInt64>(0)
         let packetsRead = Atomic<UInt64>(0)
         let segmentsRead = Atomic<UInt64>(0)
+        /// Buffers of the feed found to start past what was read: the gap was read back from the file.
+        let feedGaps = Atomic<UInt64>(0)
         /// Segments retention deleted before dissection reached them.
         let segmentsMissed = Atomic<UInt64>(0)
         let unreadableSegments = Atomic<UInt64>(0)
@@ -50,7 +55,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     /// `ownEndpoint` is the agent's listen address: calls to it are the agent's own API traffic, not the node's.
     init(
         catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String,
-        ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil, logger: Logger
+        ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil,
+        feedBufferBytes: Int = PcapngWriter.defaultBufferCapacity, feedBuffers: Int = 16, logger: Logger
     ) {
         self.catalog = catalog
         self.recording = recording
@@ -62,6 +68,13 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         var dissection = DissectionConfiguration()
         dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
         engine = DissectionEngine(dissection, node: node, sink: collector)
+        engine.packetObserver = attribution
+        let condition = condition
+        feed = LiveFeed(bufferBytes: feedBufferBytes, bufferCount: feedBuffers) {
+            condition.lock()
+            condition.signal()
+            condition.unlock()
+        }
         nextSequence = (catalog.segments().map(\.sequence).max() ?? 0) + (catalog.segments().isEmpty ? 0 : 1)
     }
 
@@ -70,6 +83,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     /// Turning dissection off stops reading; turning it on again resumes with what is recorded from then on.
     func setEnabled(_ on: Bool) {
         enabled.store(on, ordering: .relaxed)
+        feed.enabled.store(on, ordering: .relaxed)
     }
 
     func start() {
@@ -101,9 +115,16 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             let stopping = state == .stopping
             condition.unlock()
             var busy = false
+            let chunks = feed.take()
             if isEnabled {
-                busy = readAvailable(budget: stopping ? Int.max : 50_000)
+                // From memory while the feed keeps up; from the file when it had to leave bytes out, when idle
+                // (the feed may have left out the last write) and at the end.
+                let fedEverything = readFed(chunks)
+                if !fedEverything || chunks.isEmpty || stopping {
+                    busy = readAvailable(budget: stopping ? Int.max : 50_000)
+                }
             } else {
+                for chunk in chunks { feed.recycle(chunk) }
                 skipToNewest()
             }
             let now = DispatchTime.now().uptimeNanoseconds
@@ -118,7 +139,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 lastRetention = now
             }
             if stopping { break }
-            if !busy {
+            if !busy && chunks.isEmpty {
                 condition.lock()
                 if state == .running { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
                 condition.unlock()
@@ -137,12 +158,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             if reader == nil && !openNextSegment() { return false }
             guard let current = reader else { return false }
             do {
-                while remaining > 0, let record = try current.next() {
-                    dissect(record)
-                    counters.position.store(record.metadata.timestampNanoseconds, ordering: .relaxed)
-                    counters.packetsRead.add(1, ordering: .relaxed)
-                    remaining -= 1
-                }
+                remaining -= try dissectAll(current, limit: remaining)
             } catch {
                 logger.warning("live dissection skips the rest of segment \(readingSequence): \(error)")
                 counters.unreadableSegments.add(1, ordering: .relaxed)
@@ -158,7 +174,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             }
             current.resumeAtEnd()
             do {
-                while let record = try current.next() { dissect(record) }
+                _ = try dissectAll(current, limit: .max)
             } catch {
                 counters.unreadableSegments.add(1, ordering: .relaxed)
             }
@@ -167,14 +183,68 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         return true
     }
 
-    private func dissect(_ record: PacketRecord) {
-        collector.attribution?.observe(record.metadata, record.bytes)
-        engine.process(record.metadata, record.bytes)
+    /// Dissects up to `limit` packets from `reader`; returns how many. Counters are published once per call.
+    private func dissectAll(_ reader: PacketFileReader, limit: Int) throws(PacketFileError) -> Int {
+        var done = 0
+        var newest: UInt64 = 0
+        defer {
+            if done > 0 {
+                counters.packetsRead.add(UInt64(done), ordering: .relaxed)
+                counters.position.store(newest, ordering: .relaxed)
+            }
+        }
+        while done < limit, let record = try reader.next() {
+            engine.process(record.metadata, record.bytes)
+            newest = record.metadata.timestampNanoseconds
+            done += 1
+        }
+        return done
     }
 
-    private func openNextSegment() -> Bool {
-        let segments = catalog.segments().sorted { $0.sequence < $1.sequence }
-        guard let next = segments.first(where: { $0.sequence >= nextSequence }) else { return false }
+    /// Dissects the feed's chunks, moving on to later segments as they show up (an earlier segment is then closed
+    /// and is read to its end from the file first). False when some bytes were not in the chunks (the feed left
+    /// them out): the file must be read.
+    private func readFed(_ chunks: [LiveFeed.Chunk]) -> Bool {
+        var complete = true
+        for chunk in chunks {
+            defer { feed.recycle(chunk) }
+            while reader == nil || readingSequence < chunk.sequence {
+                if let current = reader {
+                    current.resumeAtEnd()
+                    do { _ = try dissectAll(current, limit: .max) } catch {
+                        counters.unreadableSegments.add(1, ordering: .relaxed)
+                    }
+                    finishSegment()
+                }
+                guard nextSequence <= chunk.sequence, openNextSegment(atMost: chunk) else { break }
+            }
+            guard let current = reader, readingSequence == chunk.sequence else { continue }  // read from the file already
+            guard current.supply(chunk.bytes, at: chunk.offset) else {
+                counters.feedGaps.add(1, ordering: .relaxed)
+                current.resumeAtEnd()
+                complete = false
+                continue
+            }
+            do { _ = try dissectAll(current, limit: .max) } catch {
+                logger.warning("live dissection skips the rest of segment \(readingSequence): \(error)")
+                counters.unreadableSegments.add(1, ordering: .relaxed)
+                finishSegment()
+            }
+        }
+        return complete
+    }
+
+    /// Opens the oldest unread segment; with `chunk`, one no later than the chunk's, which may not be listed yet.
+    private func openNextSegment(atMost chunk: LiveFeed.Chunk? = nil) -> Bool {
+        let listed = catalog.segments().filter { $0.sequence >= nextSequence }.min { $0.sequence < $1.sequence }
+        let next: (sequence: UInt64, path: String)
+        if let listed, chunk.map({ listed.sequence <= $0.sequence }) ?? true {
+            next = (listed.sequence, listed.path)
+        } else if let chunk {
+            next = (chunk.sequence, chunk.path)
+        } else {
+            return false
+        }
         if next.sequence > nextSequence {
             counters.segmentsMissed.add(next.sequence - nextSequence, ordering: .relaxed)
         }
@@ -187,7 +257,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             // Deleted by retention between the listing and the open, or unreadable: count it and go on.
             counters.unreadableSegments.add(1, ordering: .relaxed)
             nextSequence = next.sequence + 1
-            return false
+            return true  // nothing to read there; the caller moves on
         }
     }
 
@@ -229,8 +299,17 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             Metric("fathom_dissection_enabled", .gauge, "1 while live dissection runs.", value: isEnabled ? 1 : 0),
             Metric("fathom_dissection_calls_stored_total", .counter, "Calls written to the real-time database.",
                    value: Double(counters.callsStored.load(ordering: .relaxed))),
-            Metric("fathom_dissection_packets_total", .counter, "Packets read back from the recording and dissected.",
+            Metric("fathom_dissection_packets_total", .counter, "Packets of the recording dissected.",
                    value: Double(counters.packetsRead.load(ordering: .relaxed))),
+            Metric("fathom_dissection_fed_bytes_total", .counter,
+                   "Recording bytes handed to live dissection from memory as they were written.",
+                   value: Double(feed.bytesFed.load(ordering: .relaxed))),
+            Metric("fathom_dissection_feed_overflows_total", .counter,
+                   "Recording writes not handed over from memory (dissection behind): read back from the file instead.",
+                   value: Double(feed.overflows.load(ordering: .relaxed))),
+            Metric("fathom_dissection_feed_gaps_total", .counter,
+                   "Times live dissection found bytes missing from the feed and read them back from the recording.",
+                   value: Double(counters.feedGaps.load(ordering: .relaxed))),
             Metric("fathom_dissection_segments_missed_total", .counter,
                    "Segments deleted by retention before live dissection reached them.",
                    value: Double(counters.segmentsMissed.load(ordering: .relaxed))),
@@ -319,3 +398,6 @@ final class Collector: DissectionSink {
         return (pending, flows, own)
     }
 }
+
+/// Live dissection hands attribution the packets its engine decoded.
+extension IngestAttribution: DecodedPacketObserver {}
