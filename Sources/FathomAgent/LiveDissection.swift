@@ -67,8 +67,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint, attribution: attribution)
         var dissection = DissectionConfiguration()
         dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
-        engine = DissectionEngine(dissection, node: node, sink: collector)
-        engine.packetObserver = attribution
+        engine = DissectionEngine(dissection, node: node, sink: collector, packetObserver: attribution)
         let condition = condition
         feed = LiveFeed(bufferBytes: feedBufferBytes, bufferCount: feedBuffers) {
             condition.lock()

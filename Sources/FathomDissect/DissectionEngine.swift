@@ -24,12 +24,16 @@ public final class DissectionEngine {
     private var lastConnection: TCPConnection?
     private var lastConversation: UDPConversation?
     /// Called with every decoded packet before it is processed.
-    public var packetObserver: (any DecodedPacketObserver)?
+    public let packetObserver: (any DecodedPacketObserver)?
 
-    /// An engine for `node` delivering calls and flows to `sink`.
-    public init(_ configuration: DissectionConfiguration = DissectionConfiguration(), node: String, sink: any DissectionSink) {
+    /// An engine for `node` delivering calls and flows to `sink`, showing each decoded packet to `packetObserver`.
+    public init(
+        _ configuration: DissectionConfiguration = DissectionConfiguration(), node: String, sink: any DissectionSink,
+        packetObserver: (any DecodedPacketObserver)? = nil
+    ) {
         self.configuration = configuration
         self.node = node
+        self.packetObserver = packetObserver
         emitter = CallEmitter(node: node, sink: sink)
         dns = DNSDissector(maxPending: configuration.maxPendingDNSQueries)
     }
