@@ -67,7 +67,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint, attribution: attribution)
         var dissection = DissectionConfiguration()
         dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
-        engine = DissectionEngine(dissection, node: node, sink: collector, packetObserver: attribution)
+        engine = DissectionEngine(
+            dissection, node: node, sink: collector, packetObserver: attribution.map { SocketOwnerSampler(attribution: $0) })
         let condition = condition
         feed = LiveFeed(bufferBytes: feedBufferBytes, bufferCount: feedBuffers) {
             condition.lock()
@@ -397,6 +398,3 @@ final class Collector: DissectionSink {
         return (pending, flows, own)
     }
 }
-
-/// Live dissection hands attribution the packets its engine decoded.
-extension IngestAttribution: DecodedPacketObserver {}
