@@ -47,8 +47,6 @@ public final class PcapngWriter {
     private let fileDescriptor: Int32
     /// Receives each flushed buffer instead of the file when set (exports streamed over HTTP); returns 0 or an errno.
     private let output: ((UnsafeRawBufferPointer) -> Int32)?
-    /// Sees each buffer once it is in the file, with its file offset (live dissection reads it from memory).
-    private let written: ((UnsafeRawBufferPointer, UInt64) -> Void)?
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
     private var used = 0
@@ -79,13 +77,10 @@ public final class PcapngWriter {
     public var totalBytes: UInt64 { committedBytes + UInt64(used) }
 
     /// Starts a section on `fileDescriptor` (an empty file opened for writing); nothing is written before a flush.
-    /// `written`, when given, is called after each successful write with the bytes (whole blocks, valid only
-    /// during the call) and the file offset they were written at.
     public init(fileDescriptor: Int32, bufferCapacity: Int = PcapngWriter.defaultBufferCapacity,
-                application: String = "fathom", written: ((UnsafeRawBufferPointer, UInt64) -> Void)? = nil) {
+                application: String = "fathom") {
         self.fileDescriptor = fileDescriptor
         output = nil
-        self.written = written
         capacity = max(bufferCapacity, 4096)
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
         encodeSectionHeader(application: application)
@@ -96,7 +91,6 @@ public final class PcapngWriter {
                 output: @escaping (UnsafeRawBufferPointer) -> Int32) {
         fileDescriptor = -1
         self.output = output
-        written = nil
         capacity = max(bufferCapacity, 4096)
         buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
         encodeSectionHeader(application: application)
@@ -166,7 +160,6 @@ public final class PcapngWriter {
             throw error
         }
         if output == nil { dropFromPageCache(writtenFrom: committedBytes) }
-        written?(bytes, committedBytes)
         committedBytes &+= UInt64(used)
         committedPackets &+= bufferedPackets
         committedPacketBytes &+= bufferedPacketBytes

@@ -70,8 +70,6 @@ public final class SegmentStore: PacketSink {
     public let statistics = RecordingStatistics()
     /// The segment list, readable from any thread.
     public let catalog = SegmentCatalog()
-    /// Sees every buffer written, on the capture thread; set it before capture starts.
-    public var tap: RecordingTap?
 
     let segmentNanoseconds: UInt64
     var current: OpenSegment?
@@ -216,12 +214,9 @@ public final class SegmentStore: PacketSink {
             suspendWriting(errno: code)
             return nil
         }
-        let written: ((UnsafeRawBufferPointer, UInt64) -> Void)? = tap.map { tap in
-            { bytes, offset in tap.recorded(bytes, segment: sequence, path: path, offset: offset) }
-        }
         let segment = OpenSegment(
             path: path, sequence: sequence, firstPacketNanoseconds: firstPacketNanoseconds, fileDescriptor: fd,
-            writer: PcapngWriter(fileDescriptor: fd, bufferCapacity: configuration.writeBufferBytes, written: written))
+            writer: PcapngWriter(fileDescriptor: fd, bufferCapacity: configuration.writeBufferBytes))
         current = segment
         statistics.segmentsCreated.add(1, ordering: .relaxed)
         return segment
