@@ -213,11 +213,19 @@ final class IngestAttribution {
 
     /// Notes the local end of a packet (its source when sent, its destination when received) and its owner.
     func observe(_ metadata: PacketMetadata, _ bytes: UnsafeRawBufferPointer) {
+        guard case .success(let packet) = PacketDecoder.decode(bytes, linkType: metadata.linkType) else {
+            let ms = Int64(metadata.timestampNanoseconds / 1_000_000)
+            if ms > newestMs { newestMs = ms }
+            return
+        }
+        observe(metadata, packet)
+    }
+
+    /// The same for a packet the dissection engine already decoded (`DecodedPacketObserver`).
+    func observe(_ metadata: PacketMetadata, _ packet: DecodedPacket) {
         let ms = Int64(metadata.timestampNanoseconds / 1_000_000)
         if ms > newestMs { newestMs = ms }
-        guard metadata.cgroupID != 0 || metadata.processID != 0, metadata.direction != .unknown,
-            case .success(let packet) = PacketDecoder.decode(bytes, linkType: metadata.linkType)
-        else { return }
+        guard metadata.cgroupID != 0 || metadata.processID != 0, metadata.direction != .unknown else { return }
         let outbound = metadata.direction == .outbound
         let ip = outbound ? packet.source : packet.destination
         let key = ip.isIPv6 ? IPKey(high: ip.high, low: ip.low) : IPKey(v4: UInt32(truncatingIfNeeded: ip.low))

@@ -61,7 +61,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint, attribution: attribution)
         var dissection = DissectionConfiguration()
         dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
-        engine = DissectionEngine(dissection, node: node, sink: collector)
+        engine = DissectionEngine(
+            dissection, node: node, sink: collector, packetObserver: attribution.map { SocketOwnerSampler(attribution: $0) })
         nextSequence = (catalog.segments().map(\.sequence).max() ?? 0) + (catalog.segments().isEmpty ? 0 : 1)
     }
 
@@ -137,12 +138,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             if reader == nil && !openNextSegment() { return false }
             guard let current = reader else { return false }
             do {
-                while remaining > 0, let record = try current.next() {
-                    dissect(record)
-                    counters.position.store(record.metadata.timestampNanoseconds, ordering: .relaxed)
-                    counters.packetsRead.add(1, ordering: .relaxed)
-                    remaining -= 1
-                }
+                remaining -= try dissectAll(current, limit: remaining)
             } catch {
                 logger.warning("live dissection skips the rest of segment \(readingSequence): \(error)")
                 counters.unreadableSegments.add(1, ordering: .relaxed)
@@ -158,7 +154,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             }
             current.resumeAtEnd()
             do {
-                while let record = try current.next() { dissect(record) }
+                _ = try dissectAll(current, limit: .max)
             } catch {
                 counters.unreadableSegments.add(1, ordering: .relaxed)
             }
@@ -167,9 +163,22 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         return true
     }
 
-    private func dissect(_ record: PacketRecord) {
-        collector.attribution?.observe(record.metadata, record.bytes)
-        engine.process(record.metadata, record.bytes)
+    /// Dissects up to `limit` packets from `reader`; returns how many. Counters are published once per call.
+    private func dissectAll(_ reader: PacketFileReader, limit: Int) throws(PacketFileError) -> Int {
+        var done = 0
+        var newest: UInt64 = 0
+        defer {
+            if done > 0 {
+                counters.packetsRead.add(UInt64(done), ordering: .relaxed)
+                counters.position.store(newest, ordering: .relaxed)
+            }
+        }
+        while done < limit, let record = try reader.next() {
+            engine.process(record.metadata, record.bytes)
+            newest = record.metadata.timestampNanoseconds
+            done += 1
+        }
+        return done
     }
 
     private func openNextSegment() -> Bool {

@@ -7,9 +7,9 @@ import Foundation
 /// on whichever CPU handled them, and a response must not reach the recording before its request. Records are handed
 /// to the sink straight from ring memory, with no allocation per packet.
 final class RingDrainer: @unchecked Sendable {
-    private let sinkOwner: PacketSink
-    /// The same sink, without reference counting on every record; `sinkOwner` keeps it alive.
-    private unowned(unsafe) let sink: PacketSink
+    /// Each drain pass holds it in a local constant and hands it down: a call through a stored reference costs a
+    /// retain and a release per record.
+    private let sink: PacketSink
     private let counters: CaptureCounters
     /// Counted per record in plain fields, published to `counters` once per drain pass: an atomic add per record
     /// cost more than the rest of the bookkeeping together.
@@ -31,7 +31,6 @@ final class RingDrainer: @unchecked Sendable {
         ringFDs: [Int32], ringBytes: UInt32, sink: PacketSink, counters: CaptureCounters, tlsCounters: TLSCounters,
         intervalMilliseconds: Int32
     ) throws {
-        self.sinkOwner = sink
         self.sink = sink
         self.counters = counters
         self.tlsSegments = TLSSegmentSynthesizer(counters: tlsCounters)
@@ -102,7 +101,9 @@ final class RingDrainer: @unchecked Sendable {
     /// One pass: fixes each ring's end, then delivers the oldest head of all rings until every ring is empty up to
     /// its end. Only rings holding records take part, so a pass costs a comparison per busy CPU per record.
     private func drainPass() {
+        let sink = sink
         var heads: [(ring: OpaquePointer, record: UnsafeRawBufferPointer, timestamp: UInt64)] = []
+        heads.reserveCapacity(rings.count)
         for ring in rings {
             fathom_ring_snapshot(ring)
             if let head = Self.peek(ring) { heads.append((ring, head, Self.timestamp(head))) }
@@ -110,7 +111,7 @@ final class RingDrainer: @unchecked Sendable {
         while !heads.isEmpty {
             var oldest = 0
             for i in 1..<heads.count where heads[i].timestamp < heads[oldest].timestamp { oldest = i }
-            deliver(heads[oldest].record)
+            deliver(heads[oldest].record, to: sink)
             let ring = heads[oldest].ring
             fathom_ring_release(ring)
             if let next = Self.peek(ring) {
@@ -137,7 +138,7 @@ final class RingDrainer: @unchecked Sendable {
     }
 
     @inline(__always)
-    private func deliver(_ record: UnsafeRawBufferPointer) {
+    private func deliver(_ record: UnsafeRawBufferPointer, to sink: PacketSink) {
         if RingRecord.kind(of: record) == UInt8(FATHOM_RECORD_TLS.rawValue) {
             if !tlsSegments.deliver(record, clockOffsetNanoseconds: clockOffset, to: sink) {
                 pending.malformedRecords &+= 1

@@ -1,5 +1,11 @@
 import FathomModel
 
+/// Sees each packet the engine decoded, before the engine acts on it, so a consumer of the same packets (attribution
+/// noting socket owners) need not decode them again.
+public protocol DecodedPacketObserver: AnyObject {
+    func observe(_ metadata: PacketMetadata, _ packet: DecodedPacket)
+}
+
 /// Turns packets into calls and connection records: decode, track flows, reassemble TCP, detect the protocol and
 /// run its dissector. Not thread-safe: one engine per capture thread.
 public final class DissectionEngine {
@@ -13,11 +19,21 @@ public final class DissectionEngine {
     private var lastSweepNanoseconds: UInt64 = 0
     /// Packet time of the newest packet.
     private var nowNanoseconds: UInt64 = 0
+    /// The flow of the previous TCP and UDP packet: a train of packets of one flow skips hashing its key. Cleared
+    /// wherever flows are removed.
+    private var lastConnection: TCPConnection?
+    private var lastConversation: UDPConversation?
+    /// Called with every decoded packet before it is processed.
+    public let packetObserver: (any DecodedPacketObserver)?
 
-    /// An engine for `node` delivering calls and flows to `sink`.
-    public init(_ configuration: DissectionConfiguration = DissectionConfiguration(), node: String, sink: any DissectionSink) {
+    /// An engine for `node` delivering calls and flows to `sink`, showing each decoded packet to `packetObserver`.
+    public init(
+        _ configuration: DissectionConfiguration = DissectionConfiguration(), node: String, sink: any DissectionSink,
+        packetObserver: (any DecodedPacketObserver)? = nil
+    ) {
         self.configuration = configuration
         self.node = node
+        self.packetObserver = packetObserver
         emitter = CallEmitter(node: node, sink: sink)
         dns = DNSDissector(maxPending: configuration.maxPendingDNSQueries)
     }
@@ -36,6 +52,7 @@ public final class DissectionEngine {
         if now > nowNanoseconds { nowNanoseconds = now }
         switch PacketDecoder.decode(packet, linkType: metadata.linkType) {
         case .success(let decoded):
+            packetObserver?.observe(metadata, decoded)
             let payload = UnsafeRawBufferPointer(
                 rebasing: packet[decoded.payloadOffset..<(decoded.payloadOffset + decoded.payloadLength)])
             switch decoded.transport {
@@ -57,6 +74,8 @@ public final class DissectionEngine {
     /// Expires idle connections, lingering closed ones, old stream holes and unanswered DNS queries as of `now`.
     public func flush(nowNanoseconds now: UInt64) {
         lastSweepNanoseconds = now
+        lastConnection = nil
+        lastConversation = nil
         var expired: [FlowKey] = []
         for (key, connection) in connections {
             if connection.closedNanoseconds != 0, now >= connection.closedNanoseconds &+ configuration.closedLingerNanoseconds {
@@ -115,6 +134,8 @@ public final class DissectionEngine {
 
     /// End of input: closes every connection ("capture_end" unless it had already ended) and emits what is pending.
     public func finish() {
+        lastConnection = nil
+        lastConversation = nil
         for connection in connections.values.sorted(by: { $0.firstNanoseconds < $1.firstNanoseconds }) {
             if connection.endReason.isEmpty { connection.endReason = "capture_end" }
             finalize(connection)
@@ -140,7 +161,7 @@ public final class DissectionEngine {
         let (key, direction) = FlowKey.of(packet, source: metadata.source)
         let isSyn = packet.flags.contains(.syn)
         let isAck = packet.flags.contains(.ack)
-        var existing = connections[key]
+        var existing = lastConnection.flatMap { $0.key == key ? $0 : nil } ?? connections[key]
         if let old = existing, old.closedNanoseconds != 0, isSyn, !isAck {
             // The port pair is reused by a new connection.
             connections.removeValue(forKey: key)
@@ -156,6 +177,7 @@ public final class DissectionEngine {
             connection.primaryCookie = metadata.socketCookie
             connections[key] = connection
         }
+        lastConnection = connection
         let isMirror = metadata.socketCookie != 0 && connection.primaryCookie != 0
             && metadata.socketCookie != connection.primaryCookie
         if isMirror {
@@ -470,7 +492,7 @@ public final class DissectionEngine {
         let now = metadata.timestampNanoseconds
         let (key, direction) = FlowKey.of(packet, source: metadata.source)
         let conversation: UDPConversation
-        if let existing = conversations[key] {
+        if let existing = lastConversation.flatMap({ $0.key == key ? $0 : nil }) ?? conversations[key] {
             conversation = existing
         } else {
             guard let session = openSession(key, metadata, tracked: conversations.count) else { return }
@@ -478,6 +500,7 @@ public final class DissectionEngine {
             conversation.primaryCookie = metadata.socketCookie
             conversations[key] = conversation
         }
+        lastConversation = conversation
         if metadata.socketCookie != 0, conversation.primaryCookie != 0, metadata.socketCookie != conversation.primaryCookie {
             // The other local socket's copy of the same datagram.
             emitter.statistics.duplicateCopies += 1

@@ -110,20 +110,39 @@ public final class SegmentStore: PacketSink {
     /// Records one packet. Never blocks on anything but the occasional buffer write; never fails: packets that
     /// cannot be written are counted in `statistics`.
     public func append(_ metadata: PacketMetadata, _ packet: UnsafeRawBufferPointer) {
+        // The common case touches only the open writer: one retain per packet instead of one per property.
+        if writing, let writer = current?.writer, !mustRotate(writer, metadata, capturedLength: packet.count) {
+            do {
+                try writer.append(metadata, packet)
+            } catch {
+                handleWriteFailure(error)
+            }
+            return
+        }
+        appendRotating(metadata, packet)
+    }
+
+    /// Whether the open segment must be closed before this packet: it would grow past the size limit, or the packet
+    /// is past the age limit.
+    @inline(__always)
+    private func mustRotate(_ writer: PcapngWriter, _ metadata: PacketMetadata, capturedLength: Int) -> Bool {
+        let size = writer.totalBytes &+ UInt64(
+            PcapngWriter.blockLength(capturedLength: capturedLength, withProcess: metadata.processID != 0))
+        let first = current?.firstPacketNanoseconds ?? 0
+        let hasPackets = writer.committedPackets &+ writer.bufferedPacketCount > 0
+        return hasPackets && (size > configuration.segmentBytes
+            || (segmentNanoseconds > 0 && metadata.timestampNanoseconds > first
+                && metadata.timestampNanoseconds &- first >= segmentNanoseconds))
+    }
+
+    /// `append` when no segment is open or the open one must be closed first.
+    private func appendRotating(_ metadata: PacketMetadata, _ packet: UnsafeRawBufferPointer) {
         guard writing else {
             drop(packets: 1, bytes: UInt64(packet.count))
             return
         }
-        if let segment = current {
-            let size = segment.writer.totalBytes &+ UInt64(PcapngWriter.blockLength(capturedLength: packet.count, withProcess: metadata.processID != 0))
-            let age = metadata.timestampNanoseconds &- segment.firstPacketNanoseconds
-            let hasPackets = segment.writer.committedPackets &+ segment.writer.bufferedPacketCount > 0
-            if hasPackets && (size > configuration.segmentBytes
-                || (segmentNanoseconds > 0 && metadata.timestampNanoseconds > segment.firstPacketNanoseconds
-                    && age >= segmentNanoseconds))
-            {
-                closeCurrentSegment()
-            }
+        if let segment = current, mustRotate(segment.writer, metadata, capturedLength: packet.count) {
+            closeCurrentSegment()
         }
         guard writing, let segment = current ?? openSegment(firstPacketNanoseconds: metadata.timestampNanoseconds) else {
             drop(packets: 1, bytes: UInt64(packet.count))
