@@ -84,6 +84,7 @@ static: root deps
 
 bench: root deps build-release
 	FATHOM=$(FATHOM) python3 bench/run.py
+	FATHOM=$(FATHOM) python3 bench/live_dissect.py
 	bench/dissect.sh $(FATHOM)
 	scripts/kfl-bench.sh
 	python3 bench/kfl_bench.py

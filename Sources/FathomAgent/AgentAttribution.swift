@@ -211,17 +211,8 @@ final class IngestAttribution {
         self.attributor = attributor
     }
 
-    /// Notes the local end of a packet (its source when sent, its destination when received) and its owner.
-    func observe(_ metadata: PacketMetadata, _ bytes: UnsafeRawBufferPointer) {
-        guard case .success(let packet) = PacketDecoder.decode(bytes, linkType: metadata.linkType) else {
-            let ms = Int64(metadata.timestampNanoseconds / 1_000_000)
-            if ms > newestMs { newestMs = ms }
-            return
-        }
-        observe(metadata, packet)
-    }
-
-    /// The same for a packet the dissection engine already decoded (`DecodedPacketObserver`).
+    /// Notes the local end of a packet the dissection engine decoded (its source when sent, its destination when
+    /// received) and its owner.
     func observe(_ metadata: PacketMetadata, _ packet: DecodedPacket) {
         let ms = Int64(metadata.timestampNanoseconds / 1_000_000)
         if ms > newestMs { newestMs = ms }

@@ -136,7 +136,8 @@ final class SnapshotDissections: Sendable {
         let collector = Collector(
             idPrefix: "\(node)-\(status.snapshotName)-\(status.dissectionName)", ownEndpoint: ownEndpoint,
             attribution: attribution)
-        let engine = DissectionEngine(node: node, sink: collector)
+        let engine = DissectionEngine(
+            node: node, sink: collector, packetObserver: attribution.map { SocketOwnerSampler(attribution: $0) })
         var bytesBefore: UInt64 = 0
         func store() throws {
             let (calls, _, _) = collector.take()
@@ -154,7 +155,6 @@ final class SnapshotDissections: Sendable {
             for file in files {
                 let reader = try PacketFileReader(path: file)
                 while let record = try reader.next() {
-                    attribution?.observe(record.metadata, record.bytes)
                     engine.process(record.metadata, record.bytes)
                     status.packetsDone += 1
                     if status.packetsDone % 20_000 == 0 {
