@@ -18,7 +18,6 @@ and must run under the integration lock: `flock /tmp/fathom-integration.lock pyt
 import json
 import os
 import shutil
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -30,6 +29,8 @@ import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "Tests", "Integration"))
+from benchlib import cpu_seconds, median  # noqa: E402
+from conftest import cgroup2_mount, free_port  # noqa: E402
 from cluster import (FakeKubeAPI, LocalCluster, Pod, pod_object, rfc3339, service_object,  # noqa: E402
                      slice_object)
 
@@ -54,10 +55,6 @@ for i in range(600):
         pass
     time.sleep(float(sys.argv[2]))
 """
-
-
-def median(values):
-    return statistics.median(values)
 
 
 # 1. In-process costs -------------------------------------------------------------------------------------------------
@@ -189,9 +186,7 @@ class RunningAgent:
         return 0
 
     def cpu_seconds(self):
-        with open(f"/proc/{self.proc.pid}/stat") as f:
-            fields = f.read().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.proc.pid)
 
     def stop(self):
         self.proc.terminate()
@@ -201,21 +196,6 @@ class RunningAgent:
             self.proc.kill()
             self.proc.wait()
         self.log.close()
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def cgroup2_mount():
-    for line in open("/proc/self/mountinfo"):
-        left, _, right = line.partition(" - ")
-        if right.startswith("cgroup2 ") and left.split()[4] in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
-            return left.split()[4]
-    raise SystemExit("no cgroup v2 mount")
 
 
 def wait_until(check, seconds, step):

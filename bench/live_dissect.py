@@ -16,9 +16,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import cpu_seconds, metrics, median  # noqa: E402
+
 FATHOM = os.path.join(ROOT, os.environ.get("FATHOM", ".build/release/fathom"))
 SECONDS = int(os.environ.get("LIVE_SECONDS", "10"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -26,22 +27,6 @@ CONNECTIONS = int(os.environ.get("LIVE_CONNECTIONS", "8"))
 NETNS = "fathom-bench-live"
 PORT = 48423
 CATCH_UP_SECONDS = 60
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def metrics():
-    text = urllib.request.urlopen(f"http://127.0.0.1:{PORT}/metrics", timeout=5).read().decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            name = key.split("{")[0]
-            values[name] = values.get(name, 0) + float(value)
-    return values
 
 
 def in_netns(command):
@@ -75,7 +60,7 @@ def one_run(work):
     try:
         for _ in range(100):
             try:
-                before = metrics()
+                before = metrics(PORT)
                 break
             except OSError:
                 time.sleep(0.1)
@@ -91,7 +76,7 @@ def one_run(work):
         stored, steady = -1, 0
         while time.monotonic() < deadline and steady < 3:
             time.sleep(0.5)
-            after = metrics()
+            after = metrics(PORT)
             done = after["fathom_dissection_calls_stored_total"]
             steady = steady + 1 if done == stored and after.get("fathom_dissection_lag_seconds", 0) == 0 else 0
             stored = done
@@ -121,11 +106,6 @@ def cleanup(work):
             pass
     time.sleep(0.5)
     subprocess.run(["ip", "netns", "del", NETNS], stderr=subprocess.DEVNULL)
-
-
-def median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
 
 
 def main():

@@ -14,20 +14,16 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+from benchlib import cpu_seconds, metrics, median  # noqa: E402
+
 FATHOM = os.path.join(ROOT, os.environ.get("FATHOM", ".build/release/fathom"))
 FLOOD = os.path.join(ROOT, ".build", "bench", "udpflood")
 SECONDS = float(os.environ.get("BENCH_SECONDS", "5"))
 MAX_PACKETS = 20_000_000
 PORT = 47999
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-
-
-def cpu_seconds(pid):
-    fields = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def flood():
@@ -38,17 +34,6 @@ def flood():
     receiver.wait()
     sent, seconds = re.match(r"sent (\d+) seconds ([\d.]+)", out).groups()
     return int(sent), float(seconds)
-
-
-def metrics(port):
-    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
-    values = {}
-    for line in text.splitlines():
-        if line and not line.startswith("#"):
-            key, value = line.rsplit(" ", 1)
-            name = key.split("{")[0]
-            values[name] = values.get(name, 0) + float(value)
-    return values
 
 
 def no_capture():
@@ -110,11 +95,6 @@ def with_tcpdump(workdir):
     os.unlink(path)
     return {"pps": sent / seconds, "captured": captured / sent, "cpu_per_m": cpu / sent * 1e6, "dropped": dropped,
             "cpu": cpu, "sent": sent}
-
-
-def median(values):
-    values = sorted(values)
-    return values[len(values) // 2]
 
 
 def main():

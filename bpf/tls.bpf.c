@@ -336,18 +336,23 @@ int BPF_KPROBE(tls_ssl_write_ex, void *ssl, const void *buffer, __u64 length, vo
 	return 0;
 }
 
-/* Return probes on writes, attached only to libraries with memory BIOs (executables carrying their own OpenSSL, such
- * as Node): their ciphertext leaves after the call, and the plaintext buffer may be freed by then, so a write that
- * no nested syscall joined is emitted here, with the bytes it accepted, while its buffer is still valid. A failed
- * attempt (the first request of a connection is retried while the handshake completes) emits nothing. */
-static __always_inline void leave_write(__s64 result, bool extended)
+/* At the return of a call: `result` (and for the _ex forms the count they store) says how many bytes it moved.
+ * A read's real length is known only here; its fd came from a nested syscall, else from an earlier one, else it waits
+ * for the thread's next socket write (memory BIOs). Return probes on writes are attached only to libraries with memory
+ * BIOs (executables carrying their own OpenSSL, such as Node): their ciphertext leaves after the call, and the
+ * plaintext buffer may be freed by then, so a write that no nested syscall joined is emitted here, while its buffer is
+ * still valid. A failed attempt (a connection's first request is retried while the handshake completes) emits
+ * nothing. */
+static __always_inline void leave_call(__s64 result, bool extended, __u8 direction)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_call *call = bpf_map_lookup_elem(&calls, &id);
-	if (!call || call->direction != FATHOM_DIRECTION_EGRESS)
+	if (!call || call->direction != direction)
 		return;
 	struct tls_call c = *call;
 	bpf_map_delete_elem(&calls, &id);
+	if (direction == FATHOM_DIRECTION_INGRESS && c.fd < 0 && known_fd(c.ssl) < 0)
+		await_fd(c.ssl);
 	__u64 length = 0;
 	if (extended) {
 		if (result != 1 || !c.read_bytes || bpf_probe_read_user(&length, sizeof(length), (void *)c.read_bytes) < 0)
@@ -357,22 +362,22 @@ static __always_inline void leave_write(__s64 result, bool extended)
 			return;
 		length = (__u64)result;
 	}
-	if (length == 0 || length > c.length)
+	if (length == 0 || (direction == FATHOM_DIRECTION_EGRESS && length > c.length))
 		return;
-	emit_call(c.fd >= 0 ? c.fd : known_fd(c.ssl), FATHOM_DIRECTION_EGRESS, (const __u8 *)c.buffer, length);
+	emit_call(c.fd >= 0 ? c.fd : known_fd(c.ssl), direction, (const __u8 *)c.buffer, length);
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_ssl_write_return, int result)
 {
-	leave_write(result, false);
+	leave_call(result, false, FATHOM_DIRECTION_EGRESS);
 	return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_ssl_write_ex_return, int result)
 {
-	leave_write(result, true);
+	leave_call(result, true, FATHOM_DIRECTION_EGRESS);
 	return 0;
 }
 
@@ -390,45 +395,17 @@ int BPF_KPROBE(tls_ssl_read_ex, void *ssl, void *buffer, __u64 length, void *rea
 	return 0;
 }
 
-/* The read's real length is known only at return; the fd came from a nested syscall, else from an earlier one. */
-static __always_inline void leave_read(__s64 result, bool extended)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct tls_call *call = bpf_map_lookup_elem(&calls, &id);
-	if (!call)
-		return;
-	struct tls_call c = *call;
-	bpf_map_delete_elem(&calls, &id);
-	if (c.direction != FATHOM_DIRECTION_INGRESS)
-		return;
-	if (c.fd < 0 && known_fd(c.ssl) < 0)
-		await_fd(c.ssl);
-	__u64 length = 0;
-	if (extended) {
-		if (result != 1 || !c.read_bytes || bpf_probe_read_user(&length, sizeof(length), (void *)c.read_bytes) < 0)
-			return;
-	} else {
-		if (result <= 0)
-			return;
-		length = (__u64)result;
-	}
-	if (length == 0)
-		return;
-	__s32 fd = c.fd >= 0 ? c.fd : known_fd(c.ssl);
-	emit_call(fd, FATHOM_DIRECTION_INGRESS, (const __u8 *)c.buffer, length);
-}
-
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_ssl_read_return, int result)
 {
-	leave_read(result, false);
+	leave_call(result, false, FATHOM_DIRECTION_INGRESS);
 	return 0;
 }
 
 SEC("uretprobe")
 int BPF_KRETPROBE(tls_ssl_read_ex_return, int result)
 {
-	leave_read(result, true);
+	leave_call(result, true, FATHOM_DIRECTION_INGRESS);
 	return 0;
 }
 

@@ -170,6 +170,9 @@ final class AgentAttribution: MetricsSource, Sendable {
                                   value: Double(counts.processes)))
             metrics.append(Metric("fathom_attribution_socket_owners", .gauge, "TCP sockets whose owning process is known.",
                                   value: Double(counts.sockets)))
+            metrics.append(Metric("fathom_attribution_processes_evicted_total", .counter,
+                                  "Ended processes forgotten before their retention, to keep the history within its capacity.",
+                                  value: Double(counts.evicted)))
         }
         metrics += processTracer?.metrics() ?? []
         if let watcher {
@@ -201,7 +204,7 @@ struct TargetsReport: Codable, Sendable {
 
 /// Names the ends of each call at ingest time, on the dissection thread: packets tell which local socket (cgroup
 /// id, pid) owns each address, DNS answers name IPs, and the attributor does the rest.
-final class IngestAttribution {
+final class IngestAttribution: DecodedPacketObserver {
     let attributor: Attributor
     let owners = SocketOwners()
     /// Time of the newest packet seen, ms: DNS names are learned as of it.

@@ -62,7 +62,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         var dissection = DissectionConfiguration()
         dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
         engine = DissectionEngine(
-            dissection, node: node, sink: collector, packetObserver: attribution.map { SocketOwnerSampler(attribution: $0) })
+            dissection, node: node, sink: collector, packetObserver: attribution)
         nextSequence = (catalog.segments().map(\.sequence).max() ?? 0) + (catalog.segments().isEmpty ? 0 : 1)
     }
 

@@ -137,7 +137,7 @@ final class SnapshotDissections: Sendable {
             idPrefix: "\(node)-\(status.snapshotName)-\(status.dissectionName)", ownEndpoint: ownEndpoint,
             attribution: attribution)
         let engine = DissectionEngine(
-            node: node, sink: collector, packetObserver: attribution.map { SocketOwnerSampler(attribution: $0) })
+            node: node, sink: collector, packetObserver: attribution)
         var bytesBefore: UInt64 = 0
         func store() throws {
             let (calls, _, _) = collector.take()

@@ -77,6 +77,8 @@ public final class ProcessHistory: Sendable {
         var sockets: [SocketKey: [SocketOwner]] = [:]
         var spanCount = 0
         var lastPruneMs: Int64 = 0
+        /// Ended processes forgotten before their retention ran out, to stay within `capacity`.
+        var evicted = 0
     }
 
     public let retentionMs: Int64
@@ -203,8 +205,8 @@ public final class ProcessHistory: Sendable {
         }
     }
 
-    public var counts: (processes: Int, spans: Int, sockets: Int) {
-        state.withLock { s in (s.spans.count, s.spanCount, s.sockets.count) }
+    public var counts: (processes: Int, spans: Int, sockets: Int, evicted: Int) {
+        state.withLock { s in (s.spans.count, s.spanCount, s.sockets.count, s.evicted) }
     }
 
     // MARK: Internals
@@ -233,7 +235,8 @@ public final class ProcessHistory: Sendable {
     /// socket owners whose process is forgotten.
     private func prune(nowMs: Int64, in s: inout State) {
         s.lastPruneMs = nowMs
-        var horizon = nowMs &- retentionMs
+        let retained = nowMs &- retentionMs
+        var horizon = retained
         if s.spanCount > capacity {
             let ends = s.spans.values.joined().compactMap(\.untilMs).sorted()
             let excess = s.spanCount - capacity * 9 / 10
@@ -242,6 +245,7 @@ public final class ProcessHistory: Sendable {
         var count = 0
         for (pid, spans) in s.spans {
             let kept = spans.filter { ($0.untilMs ?? .max) >= horizon }
+            s.evicted += spans.count(where: { ($0.untilMs ?? .max) < horizon && ($0.untilMs ?? .max) >= retained })
             s.spans[pid] = kept.isEmpty ? nil : kept
             count += kept.count
         }

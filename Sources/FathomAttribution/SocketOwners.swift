@@ -1,7 +1,9 @@
 /// Which local socket owned an address: the cgroup id (and, for TLS plaintext, the pid) that capture stamped on
 /// packets sent or received at the local end `ip:port`. Fed once per packet on the dissection thread and read once per
 /// call end there, so it needs no lock. Bounded: entries idle for `idleMs` go first, and the table never holds more
-/// than `capacity` addresses.
+/// than `capacity` addresses. A packet of a socket seen with the same owner less than `refreshMs` ago is answered from
+/// a small direct-mapped table of recent sockets: the hash-table update per packet was the largest part of
+/// dissecting a packet flood, and last-seen times only serve idling out.
 public final class SocketOwners {
     /// The local owner of one address.
     public struct Owner: Equatable, Sendable {
@@ -18,7 +20,16 @@ public final class SocketOwners {
 
     public let capacity: Int
     public let idleMs: Int64
+    /// A socket's last-seen time is refreshed at most this often.
+    static let refreshMs: Int64 = 1_000
     private var owners: [Key: Owner] = [:]
+    private struct Sighting: Equatable {
+        var key: Key
+        var cgroupID: UInt64
+        var pid: Int?
+    }
+    private static let recentSlots = 256
+    private var recent = [(sighting: Sighting, atMs: Int64)?](repeating: nil, count: SocketOwners.recentSlots)
     private var newestMs: Int64 = 0
     private var lastPruneMs: Int64 = 0
 
@@ -31,8 +42,14 @@ public final class SocketOwners {
     /// (libpcap, no socket) says nothing and is ignored.
     public func record(ip: IPKey, port: UInt16, cgroupID: UInt64, pid: Int?, atMs: Int64) {
         guard cgroupID != 0 || pid != nil else { return }
-        if atMs > newestMs { newestMs = atMs }
         let key = Key(ip: ip, port: port)
+        let sighting = Sighting(key: key, cgroupID: cgroupID, pid: pid)
+        let slot = Int(truncatingIfNeeded: (ip.low ^ ip.high ^ UInt64(port) &* 0x9E37_79B9) % UInt64(Self.recentSlots))
+        if let last = recent[slot], last.sighting == sighting, atMs >= last.atMs, atMs - last.atMs < Self.refreshMs {
+            return
+        }
+        recent[slot] = (sighting, atMs)
+        if atMs > newestMs { newestMs = atMs }
         if var known = owners[key] {
             // A packet record never carries the pid: keep the one a TLS record gave for the same socket.
             if known.cgroupID != cgroupID && cgroupID != 0 {
@@ -66,6 +83,8 @@ public final class SocketOwners {
 
     /// Full: drop idle entries, and if every entry is recent, the older half.
     private func makeRoom() {
+        // Recent sightings may name sockets about to be dropped: they must be recorded again when seen next.
+        recent = [(sighting: Sighting, atMs: Int64)?](repeating: nil, count: Self.recentSlots)
         let horizon = newestMs - idleMs
         owners = owners.filter { $0.value.lastSeenMs >= horizon }
         guard owners.count >= capacity else { return }

@@ -121,6 +121,20 @@ final class CallAttributionTests: XCTestCase {
         XCTAssertEqual(owners.count, 0)
     }
 
+    func testASocketSeenAgainWithinASecondIsNotRewritten() throws {
+        let owners = SocketOwners(capacity: 16, idleMs: 1_000)
+        let ip = try XCTUnwrap(IPKey("10.0.0.1"))
+        owners.record(ip: ip, port: 1, cgroupID: 7, pid: nil, atMs: 10_000)
+        owners.record(ip: ip, port: 1, cgroupID: 7, pid: nil, atMs: 10_500)
+        XCTAssertEqual(owners.owner(ip: ip, port: 1)?.lastSeenMs, 10_000, "the same owner half a second later: not rewritten")
+        owners.record(ip: ip, port: 1, cgroupID: 7, pid: 5, atMs: 10_600)
+        XCTAssertEqual(owners.owner(ip: ip, port: 1)?.pid, 5, "a new owner detail is taken at once")
+        owners.record(ip: ip, port: 1, cgroupID: 7, pid: 5, atMs: 11_700)
+        XCTAssertEqual(owners.owner(ip: ip, port: 1)?.lastSeenMs, 11_700, "refreshed a second later")
+        owners.prune(nowMs: 12_500)
+        XCTAssertNotNil(owners.owner(ip: ip, port: 1), "a socket in use is not idled out")
+    }
+
     func testPodCgroupsAreFoundByUID() throws {
         let node = try fakeNode()
         let pods = node.cgroups.podCgroupIDs(refresh: true)

@@ -78,6 +78,7 @@ final class ProcessHistoryTests: XCTestCase {
         XCTAssertNil(history.process(pid: 1, atMs: 110), "the oldest ended long ago")
         XCTAssertNil(history.socketOwner(cgroupID: 9, port: 1, atMs: 110), "its socket goes with it")
         XCTAssertLessThanOrEqual(history.counts.sockets, 101)
+        XCTAssertGreaterThan(history.counts.evicted, 0, "processes forgotten for capacity, not age, are counted")
     }
 
     func testSavedHistoryAnswersLikeTheOriginal() throws {
