@@ -37,8 +37,9 @@ public final class Agent {
         dissection = LiveDissection(
             catalog: store.catalog, recording: store.statistics, calls: calls, node: configuration.nodeName,
             ownEndpoint: (configuration.listenHost, configuration.listenPort), attribution: attribution.makeIngest(),
-            logger: logger)
+            feedBufferBytes: recording.writeBufferBytes, logger: logger)
         dissection.setEnabled(configuration.liveDissection)
+        store.tap = dissection.feed
         snapshots = try Snapshots(
             configuration: configuration, catalog: store.catalog, attribution: attribution, logger: logger)
         mcpSessions = MCPSessions(token: configuration.bearerToken)

@@ -7,16 +7,20 @@ import Logging
 import Synchronization
 
 /// Real-time dissection: follows the recording as it is written and dissects it into the real-time calls
-/// database. Reading the segments back, rather than teeing packets off the capture thread, means capture never waits
-/// for dissection, live and delayed dissection read the same bytes, and a dissector that falls behind catches up
-/// from disk (or, past the retention budget, counts the segments it lost) instead of dropping packets.
+/// database. It reads the recording's own bytes — handed over from memory right after each write (`LiveFeed`), or
+/// read back from the segment file for whatever the bounded feed had to leave out — so capture never waits for
+/// dissection, live and delayed dissection read the same bytes, and a dissector that falls behind catches up from
+/// disk (or, past the retention budget, counts the segments it lost) instead of dropping packets.
 final class LiveDissection: MetricsSource, @unchecked Sendable {
     private let catalog: SegmentCatalog
     private let recording: RecordingStatistics
-    private let calls: CallsDatabase
+    /// Stores what the engine emits, on a thread of its own.
+    private let writer: CallsWriter
     private let logger: Logger
     private let engine: DissectionEngine
     private let collector: Collector
+    /// The recording's writes, from memory; install it as the segment store's tap.
+    let feed: LiveFeed
     private let condition = NSCondition()
     private var state: State = .idle
     private let enabled = Atomic<Bool>(true)
@@ -33,14 +37,14 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     static let openFlowUpdateNanoseconds: UInt64 = 10_000_000_000
 
     final class Counters: Sendable {
-        let callsStored = Atomic<UInt64>(0)
         let flowsSeen = Atomic<UInt64>(0)
         let packetsRead = Atomic<UInt64>(0)
         let segmentsRead = Atomic<UInt64>(0)
+        /// Buffers of the feed found to start past what was read: the gap was read back from the file.
+        let feedGaps = Atomic<UInt64>(0)
         /// Segments retention deleted before dissection reached them.
         let segmentsMissed = Atomic<UInt64>(0)
         let unreadableSegments = Atomic<UInt64>(0)
-        let storeErrors = Atomic<UInt64>(0)
         /// Calls to the agent's own API, left out of the database.
         let ownCalls = Atomic<UInt64>(0)
         /// Time of the newest packet dissected, ns.
@@ -50,11 +54,12 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     /// `ownEndpoint` is the agent's listen address: calls to it are the agent's own API traffic, not the node's.
     init(
         catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String,
-        ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil, logger: Logger
+        ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil,
+        feedBufferBytes: Int = PcapngWriter.defaultBufferCapacity, feedBuffers: Int = 16, logger: Logger
     ) {
         self.catalog = catalog
         self.recording = recording
-        self.calls = calls
+        writer = CallsWriter(calls: calls, logger: logger)
         self.logger = logger
         // Calls of this run get ids that no earlier run used: the run's start time in base 36 is part of them.
         let run = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
@@ -63,6 +68,12 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
         engine = DissectionEngine(
             dissection, node: node, sink: collector, packetObserver: attribution)
+        let condition = condition
+        feed = LiveFeed(bufferBytes: feedBufferBytes, bufferCount: feedBuffers) {
+            condition.lock()
+            condition.signal()
+            condition.unlock()
+        }
         nextSequence = (catalog.segments().map(\.sequence).max() ?? 0) + (catalog.segments().isEmpty ? 0 : 1)
     }
 
@@ -71,6 +82,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     /// Turning dissection off stops reading; turning it on again resumes with what is recorded from then on.
     func setEnabled(_ on: Bool) {
         enabled.store(on, ordering: .relaxed)
+        feed.enabled.store(on, ordering: .relaxed)
     }
 
     func start() {
@@ -78,6 +90,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         defer { condition.unlock() }
         guard state == .idle else { return }
         state = .running
+        writer.start()
         let thread = Thread { [self] in run() }
         thread.name = "fathom-dissect"
         thread.start()
@@ -102,9 +115,16 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             let stopping = state == .stopping
             condition.unlock()
             var busy = false
+            let chunks = feed.take()
             if isEnabled {
-                busy = readAvailable(budget: stopping ? Int.max : 50_000)
+                // From memory while the feed keeps up; from the file when it had to leave bytes out, when idle
+                // (the feed may have left out the last write) and at the end.
+                let fedEverything = readFed(chunks)
+                if !fedEverything || chunks.isEmpty || stopping {
+                    busy = readAvailable(budget: stopping ? Int.max : 50_000)
+                }
             } else {
+                for chunk in chunks { feed.recycle(chunk) }
                 skipToNewest()
             }
             let now = DispatchTime.now().uptimeNanoseconds
@@ -118,8 +138,11 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 applyRetention()
                 lastRetention = now
             }
-            if stopping { break }
-            if !busy {
+            if stopping {
+                writer.finish()
+                break
+            }
+            if !busy && chunks.isEmpty {
                 condition.lock()
                 if state == .running { _ = condition.wait(until: Date().addingTimeInterval(0.1)) }
                 condition.unlock()
@@ -146,8 +169,12 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 continue
             }
             if remaining == 0 { return true }
-            // At the end of what is written: a segment no longer open will not grow, so move on.
-            let open = catalog.segments().first { $0.sequence == readingSequence }?.isOpen ?? false
+            // At the end of what is written: a segment no longer open will not grow, so move on. One the catalog
+            // does not list is open if nothing later is listed (opened from the feed before the catalog was next
+            // published), else it was deleted.
+            let segments = catalog.segments()
+            let open = segments.first { $0.sequence == readingSequence }?.isOpen
+                ?? !segments.contains { $0.sequence > readingSequence }
             if open {
                 current.resumeAtEnd()
                 return false
@@ -181,9 +208,50 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         return done
     }
 
-    private func openNextSegment() -> Bool {
-        let segments = catalog.segments().sorted { $0.sequence < $1.sequence }
-        guard let next = segments.first(where: { $0.sequence >= nextSequence }) else { return false }
+    /// Dissects the feed's chunks, moving on to later segments as they show up (an earlier segment is then closed
+    /// and is read to its end from the file first). False when some bytes were not in the chunks (the feed left
+    /// them out): the file must be read.
+    private func readFed(_ chunks: [LiveFeed.Chunk]) -> Bool {
+        var complete = true
+        for chunk in chunks {
+            defer { feed.recycle(chunk) }
+            while reader == nil || readingSequence < chunk.sequence {
+                if let current = reader {
+                    current.resumeAtEnd()
+                    do { _ = try dissectAll(current, limit: .max) } catch {
+                        counters.unreadableSegments.add(1, ordering: .relaxed)
+                    }
+                    finishSegment()
+                }
+                guard nextSequence <= chunk.sequence, openNextSegment(atMost: chunk) else { break }
+            }
+            guard let current = reader, readingSequence == chunk.sequence else { continue }  // read from the file already
+            guard current.supply(chunk.bytes, at: chunk.offset) else {
+                counters.feedGaps.add(1, ordering: .relaxed)
+                current.resumeAtEnd()
+                complete = false
+                continue
+            }
+            do { _ = try dissectAll(current, limit: .max) } catch {
+                logger.warning("live dissection skips the rest of segment \(readingSequence): \(error)")
+                counters.unreadableSegments.add(1, ordering: .relaxed)
+                finishSegment()
+            }
+        }
+        return complete
+    }
+
+    /// Opens the oldest unread segment; with `chunk`, one no later than the chunk's, which may not be listed yet.
+    private func openNextSegment(atMost chunk: LiveFeed.Chunk? = nil) -> Bool {
+        let listed = catalog.segments().filter { $0.sequence >= nextSequence }.min { $0.sequence < $1.sequence }
+        let next: (sequence: UInt64, path: String)
+        if let listed, chunk.map({ listed.sequence <= $0.sequence }) ?? true {
+            next = (listed.sequence, listed.path)
+        } else if let chunk {
+            next = (chunk.sequence, chunk.path)
+        } else {
+            return false
+        }
         if next.sequence > nextSequence {
             counters.segmentsMissed.add(next.sequence - nextSequence, ordering: .relaxed)
         }
@@ -196,7 +264,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             // Deleted by retention between the listing and the open, or unreadable: count it and go on.
             counters.unreadableSegments.add(1, ordering: .relaxed)
             nextSequence = next.sequence + 1
-            return false
+            return true  // nothing to read there; the caller moves on
         }
     }
 
@@ -215,38 +283,39 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         let (batch, flows, own) = collector.take()
         counters.flowsSeen.add(UInt64(flows.count), ordering: .relaxed)
         counters.ownCalls.add(UInt64(own), ordering: .relaxed)
-        guard !batch.isEmpty || !flows.isEmpty else { return }
-        do {
-            try calls.insert(batch, flows: flows)
-            counters.callsStored.add(UInt64(batch.count), ordering: .relaxed)
-        } catch {
-            counters.storeErrors.add(1, ordering: .relaxed)
-            logger.error("cannot store \(batch.count) calls and \(flows.count) flows: \(error)")
-        }
+        writer.enqueue(calls: batch, flows: flows)
     }
 
     /// Calls live as long as the packets they came from: retention follows the recording's budget.
     private func applyRetention() {
         let oldest = recording.snapshot().oldestPacketNanoseconds
         guard oldest > 0 else { return }
-        _ = try? calls.deleteCalls(olderThan: Int64(oldest / 1_000_000))
-        _ = try? calls.deleteFlows(olderThan: Int64(oldest / 1_000_000))
+        writer.deleteOlder(thanMilliseconds: Int64(oldest / 1_000_000))
     }
 
     func metrics() -> [Metric] {
         [
             Metric("fathom_dissection_enabled", .gauge, "1 while live dissection runs.", value: isEnabled ? 1 : 0),
             Metric("fathom_dissection_calls_stored_total", .counter, "Calls written to the real-time database.",
-                   value: Double(counters.callsStored.load(ordering: .relaxed))),
-            Metric("fathom_dissection_packets_total", .counter, "Packets read back from the recording and dissected.",
+                   value: Double(writer.callsStored.load(ordering: .relaxed))),
+            Metric("fathom_dissection_packets_total", .counter, "Packets of the recording dissected.",
                    value: Double(counters.packetsRead.load(ordering: .relaxed))),
+            Metric("fathom_dissection_fed_bytes_total", .counter,
+                   "Recording bytes handed to live dissection from memory as they were written.",
+                   value: Double(feed.bytesFed.load(ordering: .relaxed))),
+            Metric("fathom_dissection_feed_overflows_total", .counter,
+                   "Recording writes not handed over from memory (dissection behind): read back from the file instead.",
+                   value: Double(feed.overflows.load(ordering: .relaxed))),
+            Metric("fathom_dissection_feed_gaps_total", .counter,
+                   "Times live dissection found bytes missing from the feed and read them back from the recording.",
+                   value: Double(counters.feedGaps.load(ordering: .relaxed))),
             Metric("fathom_dissection_segments_missed_total", .counter,
                    "Segments deleted by retention before live dissection reached them.",
                    value: Double(counters.segmentsMissed.load(ordering: .relaxed))),
             Metric("fathom_dissection_unreadable_segments_total", .counter, "Segments that could not be read to their end.",
                    value: Double(counters.unreadableSegments.load(ordering: .relaxed))),
             Metric("fathom_dissection_store_errors_total", .counter, "Failed writes to the calls database.",
-                   value: Double(counters.storeErrors.load(ordering: .relaxed))),
+                   value: Double(writer.storeErrors.load(ordering: .relaxed))),
             Metric("fathom_dissection_own_api_calls_total", .counter, "Calls to this agent's own API, not stored.",
                    value: Double(counters.ownCalls.load(ordering: .relaxed))),
             Metric("fathom_dissection_lag_seconds", .gauge, "Newest recorded packet time minus newest dissected packet time.",

@@ -13,18 +13,18 @@ enum POSIX {
 
     static var lastErrno: Int32 { errno }
 
-    /// Writes all of `bytes` at the current offset; returns 0 or the errno of the failed write and how much went out.
-    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer) -> (errno: Int32, written: Int) {
+    /// Writes all of `bytes` at file offset `offset`; returns 0 or the errno of the failed write and how much went out.
+    static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) -> (errno: Int32, written: Int) {
         guard let base = bytes.baseAddress else { return (0, 0) }
         var written = 0
         while written < bytes.count {
-            let n = write(fd, base + written, bytes.count - written)
+            let n = pwrite(fd, base + written, bytes.count - written, off_t(offset) + off_t(written))
             if n > 0 {
                 written += n
             } else if n < 0 && errno == EINTR {
                 continue
             } else {
-                // write(2) returning 0 for a non-empty buffer only happens on a full device: call it ENOSPC.
+                // A write returning 0 for a non-empty buffer only happens on a full device: call it ENOSPC.
                 return (n == 0 ? ENOSPC : errno, written)
             }
         }
@@ -52,6 +52,19 @@ enum POSIX {
     static func openForReading(_ path: String) -> (fd: Int32, errno: Int32) {
         let fd = open(path, O_RDONLY | O_CLOEXEC)
         return (fd, fd < 0 ? errno : 0)
+    }
+
+    /// Linux's O_DIRECT, which Glibc's Swift module leaves out (it needs _GNU_SOURCE); its value depends on the
+    /// architecture.
+    #if arch(arm64)
+    static let directFlag: Int32 = 0o200000
+    #else
+    static let directFlag: Int32 = 0o40000
+    #endif
+
+    /// Opens an existing file for direct (O_DIRECT) writes; -1 where the file system does not allow them (tmpfs).
+    static func openForDirectWriting(_ path: String) -> Int32 {
+        open(path, O_WRONLY | directFlag | O_CLOEXEC)
     }
 
     /// Creates a new file that must not exist yet.

@@ -133,6 +133,39 @@ public final class PacketFileReader {
         sourceExhausted = false
     }
 
+    /// Follows a file still being written from bytes its writer hands over (`bytes` are what was just written at
+    /// `fileOffset`): the part not read yet comes from memory instead of the file, and the file itself is not read
+    /// again until `resumeAtEnd()`. Bytes already read are ignored. Returns false, taking nothing, when `bytes`
+    /// start past what was read (some were never handed over): `resumeAtEnd()` then reads the gap from the file.
+    /// Invalidates the record `next()` returned last.
+    public func supply(_ bytes: UnsafeRawBufferPointer, at fileOffset: UInt64) -> Bool {
+        guard failure == nil, fileDescriptor >= 0 else { return false }
+        let end = storageOffset + UInt64(count)
+        guard fileOffset <= end else { return false }
+        let known = Int(end - fileOffset)
+        guard known < bytes.count, let base = bytes.baseAddress else { return true }
+        let fresh = bytes.count - known
+        if cursor > 0 {
+            storage.copyMemory(from: storage + cursor, byteCount: count - cursor)  // regions may overlap
+            storageOffset += UInt64(cursor)
+            count -= cursor
+            cursor = 0
+        }
+        if count + fresh > capacity {
+            let larger = UnsafeMutableRawPointer.allocate(byteCount: max(count + fresh, capacity * 2), alignment: 8)
+            larger.copyMemory(from: storage, byteCount: count)
+            storage.deallocate()
+            storage = larger
+            capacity = max(count + fresh, capacity * 2)
+        }
+        (storage + count).copyMemory(from: base + known, byteCount: fresh)
+        count += fresh
+        finished = false
+        tornTail = nil
+        sourceExhausted = true
+        return true
+    }
+
     /// Calls `body` for every remaining packet; the bytes are valid only during the call.
     public func forEach(_ body: (PacketMetadata, UnsafeRawBufferPointer) throws -> Void) throws {
         while let record = try next() { try body(record.metadata, record.bytes) }

@@ -17,6 +17,8 @@ public final class RecordingStatistics: Sendable {
         public var lastWriteErrno: Int32
         /// False while writing is suspended after an error, until a retry succeeds.
         public var isWriting: Bool
+        /// Whether the open segment's whole pages bypass the page cache (O_DIRECT).
+        public var isWritingDirectly: Bool
         public var segmentsCreated: UInt64
         public var segmentsDeleted: UInt64
         public var segmentCount: UInt64
@@ -36,6 +38,7 @@ public final class RecordingStatistics: Sendable {
     let writeErrors = Atomic<UInt64>(0)
     let lastWriteErrno = Atomic<Int32>(0)
     let isWriting = Atomic<Bool>(true)
+    let isWritingDirectly = Atomic<Bool>(false)
     let segmentsCreated = Atomic<UInt64>(0)
     let segmentsDeleted = Atomic<UInt64>(0)
     let segmentCount = Atomic<UInt64>(0)
@@ -56,6 +59,7 @@ public final class RecordingStatistics: Sendable {
             writeErrors: writeErrors.load(ordering: .relaxed),
             lastWriteErrno: lastWriteErrno.load(ordering: .relaxed),
             isWriting: isWriting.load(ordering: .relaxed),
+            isWritingDirectly: isWritingDirectly.load(ordering: .relaxed),
             segmentsCreated: segmentsCreated.load(ordering: .relaxed),
             segmentsDeleted: segmentsDeleted.load(ordering: .relaxed),
             segmentCount: segmentCount.load(ordering: .relaxed),

@@ -33,6 +33,8 @@ public final class SegmentStore: PacketSink {
         public var retryIntervalNanoseconds: UInt64 = 1_000_000_000
         /// While the disk stays full (ENOSPC/EDQUOT), delete the oldest segment before each retry to make room.
         public var deleteOldestWhenDiskFull: Bool = true
+        /// Write whole pages with O_DIRECT where the file system allows it (see `PcapngWriter`).
+        public var directWrites: Bool = true
 
         /// The defaults (64 MiB / 60 s segments, 2 GiB retention, 1 MiB buffer) under `directory`.
         public init(directory: String) { self.directory = directory }
@@ -44,13 +46,17 @@ public final class SegmentStore: PacketSink {
         let sequence: UInt64
         let firstPacketNanoseconds: UInt64
         let fileDescriptor: Int32
+        /// The same file opened with O_DIRECT, or -1.
+        let directFileDescriptor: Int32
         let writer: PcapngWriter
 
-        init(path: String, sequence: UInt64, firstPacketNanoseconds: UInt64, fileDescriptor: Int32, writer: PcapngWriter) {
+        init(path: String, sequence: UInt64, firstPacketNanoseconds: UInt64, fileDescriptor: Int32,
+             directFileDescriptor: Int32, writer: PcapngWriter) {
             self.path = path
             self.sequence = sequence
             self.firstPacketNanoseconds = firstPacketNanoseconds
             self.fileDescriptor = fileDescriptor
+            self.directFileDescriptor = directFileDescriptor
             self.writer = writer
         }
 
@@ -70,6 +76,8 @@ public final class SegmentStore: PacketSink {
     public let statistics = RecordingStatistics()
     /// The segment list, readable from any thread.
     public let catalog = SegmentCatalog()
+    /// Sees every buffer written, on the capture thread; set it before capture starts.
+    public var tap: RecordingTap?
 
     let segmentNanoseconds: UInt64
     var current: OpenSegment?
@@ -214,9 +222,16 @@ public final class SegmentStore: PacketSink {
             suspendWriting(errno: code)
             return nil
         }
+        let written: ((UnsafeRawBufferPointer, UInt64) -> Void)? = tap.map { tap in
+            { bytes, offset in tap.recorded(bytes, segment: sequence, path: path, offset: offset) }
+        }
+        let directFD = configuration.directWrites ? POSIX.openForDirectWriting(path) : -1
+        let writer = PcapngWriter(
+            fileDescriptor: fd, directFileDescriptor: directFD, bufferCapacity: configuration.writeBufferBytes,
+            written: written)
         let segment = OpenSegment(
             path: path, sequence: sequence, firstPacketNanoseconds: firstPacketNanoseconds, fileDescriptor: fd,
-            writer: PcapngWriter(fileDescriptor: fd, bufferCapacity: configuration.writeBufferBytes))
+            directFileDescriptor: directFD, writer: writer)
         current = segment
         statistics.segmentsCreated.add(1, ordering: .relaxed)
         return segment
@@ -241,6 +256,7 @@ public final class SegmentStore: PacketSink {
     private func retire(_ segment: OpenSegment) {
         current = nil
         POSIX.closeFile(segment.fileDescriptor)
+        if segment.directFileDescriptor >= 0 { POSIX.closeFile(segment.directFileDescriptor) }
         closedPacketsWritten &+= segment.writer.committedPackets
         closedBytesWritten &+= segment.writer.committedPacketBytes
         if segment.writer.committedPackets == 0 {
@@ -319,6 +335,7 @@ public final class SegmentStore: PacketSink {
         statistics.packetsWritten.store(closedPacketsWritten &+ (current?.writer.committedPackets ?? 0), ordering: .relaxed)
         statistics.bytesWritten.store(closedBytesWritten &+ (current?.writer.committedPacketBytes ?? 0), ordering: .relaxed)
         statistics.packetsDropped.store(packetsDropped, ordering: .relaxed)
+        if let writer = current?.writer { statistics.isWritingDirectly.store(writer.writesDirectly, ordering: .relaxed) }
         statistics.bytesDropped.store(bytesDropped, ordering: .relaxed)
         statistics.segmentCount.store(UInt64(closed.count + (open == nil ? 0 : 1)), ordering: .relaxed)
         statistics.bytesOnDisk.store(closedBytes &+ (open?.bytes ?? 0), ordering: .relaxed)

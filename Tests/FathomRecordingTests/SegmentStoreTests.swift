@@ -18,15 +18,6 @@ final class SegmentStoreTests: XCTestCase {
         for packet in packets { packet.bytes.withUnsafeBytes { store.append(packet.metadata, $0) } }
     }
 
-    /// Every packet of every segment file, oldest segment first, checking no file is torn.
-    private func readSegments(_ directory: String) throws -> [TestPacket] {
-        try segmentFiles(directory).flatMap { path in
-            let (packets, reader) = try readAllPackets(path)
-            XCTAssertNil(reader.tornTail, path)
-            return packets
-        }
-    }
-
     private func diskBytes(_ directory: String) throws -> UInt64 {
         try segmentFiles(directory).reduce(0) { $0 + UInt64(try fileBytes($1).count) }
     }

@@ -147,6 +147,15 @@ func writePcapng(_ packets: [TestPacket], to path: String, bufferCapacity: Int =
 
 func fileBytes(_ path: String) throws -> [UInt8] { Array(try Data(contentsOf: URL(fileURLWithPath: path))) }
 
+/// Every packet of every segment file, oldest segment first, checking no file is torn.
+func readSegments(_ directory: String) throws -> [TestPacket] {
+    try segmentFiles(directory).flatMap { path in
+        let (packets, reader) = try readAllPackets(path)
+        XCTAssertNil(reader.tornTail, path)
+        return packets
+    }
+}
+
 func segmentFiles(_ directory: String) throws -> [String] {
     try FileManager.default.contentsOfDirectory(atPath: directory + "/segments")
         .filter { $0.hasSuffix(".pcapng") }.sorted().map { directory + "/segments/" + $0 }

@@ -1,0 +1,135 @@
+import FathomModel
+import FathomStore
+import Foundation
+import Logging
+import Synchronization
+
+/// Writes what live dissection produces to the calls database on a thread of its own. SQLite stalls now and then (a
+/// WAL checkpoint can take most of a second under load); done on the dissection thread, every stall let the
+/// recording's in-memory feed overflow and sent dissection back to reading the files. The queue is bounded: when
+/// the database falls a whole backlog behind, `enqueue` waits, dissection falls behind the recording and catches up
+/// from the files later; nothing is dropped.
+final class CallsWriter: @unchecked Sendable {
+    /// What the thread does, in order.
+    private enum Job {
+        case insert(calls: [Call], flows: [Flow])
+        /// Retention: delete calls and flows older than this many ms since the epoch.
+        case deleteOlder(thanMilliseconds: Int64)
+    }
+
+    /// Calls waiting at most; each carries up to two body previews, so this bounds the queue's memory too.
+    static let defaultMaximumQueuedCalls = 20_000
+
+    private let calls: CallsDatabase
+    private let logger: Logger
+    private let maximumQueuedCalls: Int
+    private let condition = NSCondition()
+    private var jobs: [Job] = []
+    private var queuedCalls = 0
+    private var writing = false
+    private var state: State = .idle
+    /// Calls written to the database.
+    let callsStored = Atomic<UInt64>(0)
+    /// Transactions that failed; their calls are lost and counted here by batch.
+    let storeErrors = Atomic<UInt64>(0)
+
+    private enum State { case idle, running, stopping, stopped }
+
+    init(calls: CallsDatabase, maximumQueuedCalls: Int = CallsWriter.defaultMaximumQueuedCalls, logger: Logger) {
+        self.calls = calls
+        self.maximumQueuedCalls = max(maximumQueuedCalls, 1)
+        self.logger = logger
+    }
+
+    func start() {
+        condition.lock()
+        defer { condition.unlock() }
+        guard state == .idle else { return }
+        state = .running
+        let thread = Thread { [self] in run() }
+        thread.name = "fathom-calls-writer"
+        thread.start()
+    }
+
+    /// Queues a batch; waits while the queue is full.
+    func enqueue(calls batch: [Call], flows: [Flow]) {
+        guard !batch.isEmpty || !flows.isEmpty else { return }
+        condition.lock()
+        while state == .running && queuedCalls > 0 && queuedCalls + batch.count > maximumQueuedCalls {
+            condition.wait()
+        }
+        jobs.append(.insert(calls: batch, flows: flows))
+        queuedCalls += batch.count
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Queues retention: calls and flows older than `milliseconds` are deleted.
+    func deleteOlder(thanMilliseconds milliseconds: Int64) {
+        condition.lock()
+        jobs.append(.deleteOlder(thanMilliseconds: milliseconds))
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    /// Writes everything queued, then stops the thread.
+    func finish() {
+        condition.lock()
+        if state == .running {
+            state = .stopping
+            condition.broadcast()
+            while state != .stopped { condition.wait() }
+        }
+        condition.unlock()
+    }
+
+    /// Whether nothing is queued or being written.
+    var isIdle: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return jobs.isEmpty && !writing
+    }
+
+    private func run() {
+        while true {
+            condition.lock()
+            while jobs.isEmpty && state == .running { condition.wait() }
+            if jobs.isEmpty {
+                state = .stopped
+                condition.broadcast()
+                condition.unlock()
+                return
+            }
+            let taken = jobs
+            jobs.removeAll(keepingCapacity: true)
+            writing = true
+            condition.unlock()
+            var written = 0
+            for job in taken {
+                switch job {
+                case .insert(let batch, let flows):
+                    write(batch, flows)
+                    written += batch.count
+                case .deleteOlder(let milliseconds):
+                    _ = try? calls.deleteCalls(olderThan: milliseconds)
+                    _ = try? calls.deleteFlows(olderThan: milliseconds)
+                }
+            }
+            condition.lock()
+            queuedCalls -= written
+            writing = false
+            condition.broadcast()
+            condition.unlock()
+        }
+    }
+
+    private func write(_ batch: [Call], _ flows: [Flow]) {
+        do {
+            try calls.insert(batch, flows: flows)
+            callsStored.add(UInt64(batch.count), ordering: .relaxed)
+        } catch {
+            storeErrors.add(1, ordering: .relaxed)
+            logger.error("cannot store \(batch.count) calls and \(flows.count) flows: \(error)")
+        }
+    }
+}
