@@ -25,6 +25,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     private var state: State = .idle
     private let enabled = Atomic<Bool>(true)
     let counters = Counters()
+    /// The engine's statistics as of the dissection thread's last pass.
+    private let engineStatistics = Mutex(DissectionStatistics())
     // The dissection thread's own.
     private var reader: PacketFileReader?
     private var readingSequence: UInt64 = 0
@@ -133,6 +135,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 lastSweep = now
             }
             if stopping { engine.finish() }
+            let statistics = engine.statistics
+            engineStatistics.withLock { $0 = statistics }
             store()
             if now - lastRetention > 10_000_000_000 {
                 applyRetention()
@@ -320,7 +324,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                    value: Double(counters.ownCalls.load(ordering: .relaxed))),
             Metric("fathom_dissection_lag_seconds", .gauge, "Newest recorded packet time minus newest dissected packet time.",
                    value: lagSeconds),
-        ]
+        ] + engineStatistics.withLock { $0 }.metrics
     }
 
     var lagSeconds: Double {

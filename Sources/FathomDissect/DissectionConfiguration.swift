@@ -16,6 +16,9 @@ public struct DissectionConfiguration: Sendable {
     public var closedLingerNanoseconds: UInt64 = 2_000_000_000
     /// A hole in a stream that does not fill for this long (packet time) is declared lost.
     public var reorderTimeoutNanoseconds: UInt64 = 1_000_000_000
+    /// A hole the receiver has acknowledged is declared lost after this long (packet time): the capture missed its
+    /// bytes, unless a copy is still on its way from another CPU's ring buffer.
+    public var acknowledgedHoleTimeoutNanoseconds: UInt64 = 100_000_000
     /// A DNS query without an answer for this long is emitted with `noResponse`.
     public var dnsResponseTimeoutNanoseconds: UInt64 = 5_000_000_000
     /// Messages one connection may hold waiting for their partner (pipelined HTTP/1 requests, open HTTP/2

@@ -228,6 +228,7 @@ public final class DissectionEngine {
                 connection, direction: direction, sequence: sequence, payload: payload, missingTail: missingTail,
                 now: now, isRetransmission: !isMirror && seenByPrimary)
         }
+        if isAck { connection.streams[1 - direction].noteAcknowledgment(packet.acknowledgment, now: now) }
         skipStaleHoles(connection, now: now)
         if connection.closedNanoseconds != 0, !connection.finished, connection.streamsComplete {
             finishDissector(connection)  // the late segments the close waited for have arrived
@@ -285,10 +286,17 @@ public final class DissectionEngine {
         emitter.statistics.bufferedBytes += connection.heldBytes(0) + connection.heldBytes(1) - before
     }
 
+    /// Declares lost the holes that waited out the reorder timeout, or the shorter wait for a hole the receiver has
+    /// acknowledged: bytes that reached it will not come again, and waiting the full timeout would only hold back
+    /// (and, past the memory bound, lose) everything behind the hole.
     private func skipStaleHoles(_ connection: TCPConnection, now: UInt64) {
         for direction in 0..<2 {
+            let acknowledged = connection.streams[direction].holeAcknowledgedSinceNanoseconds
             let since = connection.streams[direction].holeSinceNanoseconds
-            if since != 0, now >= since &+ configuration.reorderTimeoutNanoseconds {
+            if acknowledged != 0, now >= acknowledged &+ configuration.acknowledgedHoleTimeoutNanoseconds {
+                emitter.statistics.acknowledgedHoles += 1
+                skipHole(connection, direction: direction, now: now)
+            } else if since != 0, now >= since &+ configuration.reorderTimeoutNanoseconds {
                 skipHole(connection, direction: direction, now: now)
             }
         }

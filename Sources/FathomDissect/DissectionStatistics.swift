@@ -18,6 +18,8 @@ public struct DissectionStatistics: Sendable, Equatable {
     /// Holes declared in streams, and their bytes.
     public var gaps = 0
     public var gapBytes = 0
+    /// Of those, holes the receiver had already acknowledged (the capture missed the bytes), declared at once.
+    public var acknowledgedHoles = 0
     /// Stream bytes dropped because a memory bound was reached.
     public var bytesDroppedOverMemoryBound = 0
     /// Bytes held right now in reassembly queues and parse buffers.

@@ -37,6 +37,8 @@ struct TCPStreamReassembler {
     private(set) var queuedBytes = 0
     /// Packet time at which the oldest unfilled hole appeared.
     private(set) var holeSinceNanoseconds: UInt64 = 0
+    /// Packet time at which an acknowledgment first covered the oldest hole; 0 when none has.
+    private(set) var holeAcknowledgedSinceNanoseconds: UInt64 = 0
 
     /// Starts the stream at `sequence` (the byte after the SYN, or the first byte seen mid-stream).
     mutating func start(at sequence: UInt32) {
@@ -85,7 +87,18 @@ struct TCPStreamReassembler {
         }
         drainContiguous(deliver: deliver)
         holeSinceNanoseconds = queue.isEmpty ? 0 : now
+        holeAcknowledgedSinceNanoseconds = 0
         return max(hole, 0)
+    }
+
+    /// Notes the receiver's acknowledgment: once it covers the oldest hole, the hole's bytes reached the receiver,
+    /// so unless the capture merely has them late (another CPU's ring) it missed them for good, and no
+    /// retransmission will fill the hole.
+    mutating func noteAcknowledgment(_ acknowledgment: UInt32, now: UInt64) {
+        guard holeAcknowledgedSinceNanoseconds == 0, let first = queue.first,
+            Int32(bitPattern: acknowledgment &- first.sequence) >= 0
+        else { return }
+        holeAcknowledgedSinceNanoseconds = now
     }
 
     /// Delivers everything queued, declaring every hole a gap (end of connection or capture).
@@ -111,6 +124,7 @@ struct TCPStreamReassembler {
 
     private mutating func drainContiguous(deliver: (StreamChunk) -> Void) {
         while let first = queue.first, offset(of: first.sequence) <= 0 {
+            holeAcknowledgedSinceNanoseconds = 0  // that hole is filled
             queue.removeFirst()
             queuedBytes -= first.bytes.count
             let distance = offset(of: first.sequence)

@@ -69,6 +69,44 @@ final class ReassemblyTests: XCTestCase {
         XCTAssertEqual(sink.flows.first?.gapBytes, 700)
     }
 
+    func testAHoleTheReceiverAcknowledgedIsDeclaredAtOnce() {
+        // Keep-alive, one response segment missing from the capture; the client's next request acknowledges it.
+        // A third exchange comes 150 ms later: well inside the 1 s reorder timeout, past the acknowledged hole's wait.
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.send(fromClient: true, request)
+        let lost = conversation.send(fromClient: false, response(body), segment: 700)[2]
+        conversation.send(fromClient: true, "GET /b HTTP/1.1\r\nHost: x\r\n\r\n")
+        conversation.send(fromClient: false, response("second"))
+        conversation.time += 150_000_000
+        conversation.send(fromClient: true, "GET /c HTTP/1.1\r\nHost: x\r\n\r\n")
+        conversation.send(fromClient: false, response("third"))
+        conversation.packets.remove(at: lost)
+        let sink = CollectingSink()
+        let engine = DissectionEngine(DissectionConfiguration(), node: "n1", sink: sink)
+        for packet in conversation.packets { packet.bytes.withUnsafeBytes { engine.process(packet.metadata, $0) } }
+        // No finish, no timeout: the calls are out because the acknowledgment proved the bytes were lost.
+        XCTAssertEqual(sink.calls.map(\.path), ["/a", "/b", "/c"])
+        XCTAssertEqual(sink.calls.map(\.flags.gap), [true, false, false])
+        XCTAssertEqual(engine.statistics.acknowledgedHoles, 1)
+        XCTAssertEqual(engine.statistics.gapBytes, 700)
+        XCTAssertEqual(engine.statistics.bufferedBytes, 0)
+    }
+
+    func testAnOutOfOrderSegmentNotYetAcknowledgedStillWaits() {
+        var conversation = Conversation()
+        conversation.handshake()
+        conversation.send(fromClient: true, request)
+        let segments = conversation.send(fromClient: false, response(body), segment: 700)
+        conversation.packets.swapAt(segments[2], segments[3])
+        let sink = CollectingSink()
+        let engine = DissectionEngine(DissectionConfiguration(), node: "n1", sink: sink)
+        for packet in conversation.packets { packet.bytes.withUnsafeBytes { engine.process(packet.metadata, $0) } }
+        XCTAssertEqual(sink.calls.first?.response?.body, body)
+        XCTAssertEqual(engine.statistics.gaps, 0)
+        XCTAssertEqual(engine.statistics.acknowledgedHoles, 0)
+    }
+
     func testLostRequestHeadResynchronisesAtTheNextRequest() {
         var conversation = Conversation()
         conversation.handshake()
