@@ -34,9 +34,10 @@ public struct PcapngWriteError: Error, Sendable, CustomStringConvertible {
 /// Streams pcapng to a file descriptor: one SHB, an IDB per (capture source, link type) the first time it is
 /// used, then one EPB per packet carrying the direction in epb_flags and `FathomPacketOption`.
 ///
-/// Blocks are encoded into a preallocated buffer that is written out whole when it fills or on `flush()`, so the
-/// file only ever ends on a block boundary unless the process dies inside a write. `append` allocates nothing
-/// unless a packet is larger than the buffer (it then grows once). Output is little-endian on every host.
+/// Blocks are encoded into a preallocated buffer that is written out when it fills or on `flush()`; after a flush
+/// the file ends on a block boundary (between flushes, with direct I/O, it may end inside one, and a crash can leave
+/// a torn last block that the segment store repairs). `append` allocates nothing unless a packet is larger than the
+/// buffer (it then grows once). Output is little-endian on every host.
 /// The writer does not own the descriptors: the caller closes them. Single-threaded.
 ///
 /// Direct I/O: given a second descriptor on the file opened with O_DIRECT, the buffer's whole pages go to the disk
@@ -77,9 +78,10 @@ public final class PcapngWriter {
     private var bufferedLastTimestamp: UInt64 = 0
     private var failed = false
 
-    /// Bytes written to the file by successful flushes: the file's length, always on a block boundary.
+    /// The file's length at the last `flush()`, on a block boundary (whole pages written since, while the buffer
+    /// filled, may follow it and end inside a block).
     public private(set) var committedBytes: UInt64 = 0
-    /// Packets written to the file by successful flushes.
+    /// Packets written to the file by `flush()`.
     public private(set) var committedPackets: UInt64 = 0
     /// Captured bytes of the packets written by successful flushes.
     public private(set) var committedPacketBytes: UInt64 = 0
@@ -90,7 +92,7 @@ public final class PcapngWriter {
     /// Packets encoded but not yet written.
     public var bufferedPacketCount: UInt64 { bufferedPackets }
     /// File length once the buffer is written.
-    public var totalBytes: UInt64 { committedBytes + UInt64(used - carried) }
+    public var totalBytes: UInt64 { bufferOffset + UInt64(used) }
     /// Whether whole pages still go through O_DIRECT (false without a direct descriptor or once the file system
     /// refused a direct write).
     public var writesDirectly: Bool { directFileDescriptor >= 0 }
@@ -180,12 +182,19 @@ public final class PcapngWriter {
     }
 
     /// Writes every encoded block to the file.
-    public func flush() throws(PcapngWriteError) {
+    public func flush() throws(PcapngWriteError) { try write(completeBlocks: true) }
+
+    /// Writes the buffer out. With `completeBlocks` false (the buffer is full, more is coming) and direct I/O, only
+    /// whole pages go out: the file may end inside a block until the next flush, which saves writing the last page
+    /// through the page cache only to have the next direct write flush and replace it.
+    private func write(completeBlocks: Bool) throws(PcapngWriteError) {
         guard used > carried, !failed else { return }
-        let fresh = UnsafeRawBufferPointer(start: buffer + carried, count: used - carried)
-        let code = output.map { $0(fresh) } ?? writeToFile()
+        let wholePages = used & ~(Self.directAlignment - 1)
+        let end = writesDirectly && !completeBlocks && wholePages > carried ? wholePages : used
+        let fresh = UnsafeRawBufferPointer(start: buffer + carried, count: end - carried)
+        let code = output.map { $0(fresh) } ?? writeToFile(upTo: end)
         if code != 0 {
-            // A partial write may have torn a block: cut back to the last flush, which ended on a block boundary.
+            // A partial write may have torn a block: cut back to the last flush that ended on a block boundary.
             if output == nil { _ = POSIX.truncateFile(fileDescriptor, to: committedBytes) }
             failed = true
             let error = PcapngWriteError(errno: code, lostPackets: bufferedPackets,
@@ -196,32 +205,31 @@ public final class PcapngWriter {
             bufferedPacketBytes = 0
             throw error
         }
-        written?(fresh, committedBytes)
-        committedBytes &+= UInt64(fresh.count)
-        committedPackets &+= bufferedPackets
-        committedPacketBytes &+= bufferedPacketBytes
-        if bufferedPackets > 0 { committedLastTimestamp = bufferedLastTimestamp }
-        bufferedPackets = 0
-        bufferedPacketBytes = 0
-        if writesDirectly {
-            // Keep the last partial page: the next direct write starts on its boundary.
-            let wholePages = used & ~(Self.directAlignment - 1)
-            carried = used - wholePages
-            if carried > 0 { buffer.copyMemory(from: buffer + wholePages, byteCount: carried) }
-            bufferOffset &+= UInt64(wholePages)
-            used = carried
-        } else {
-            bufferOffset &+= UInt64(used)
-            used = 0
+        written?(fresh, bufferOffset + UInt64(carried))
+        if end == used {
+            committedBytes = bufferOffset + UInt64(used)
+            committedPackets &+= bufferedPackets
+            committedPacketBytes &+= bufferedPacketBytes
+            if bufferedPackets > 0 { committedLastTimestamp = bufferedLastTimestamp }
+            bufferedPackets = 0
+            bufferedPacketBytes = 0
         }
+        // What stays in the buffer: with direct I/O, the last partial page (already in the file after a complete
+        // write, carried so the next direct write starts on a page boundary) or the bytes not written yet.
+        let keepsWrittenPage = writesDirectly && end == used
+        let from = keepsWrittenPage ? wholePages : end
+        if from < used { buffer.copyMemory(from: buffer + from, byteCount: used - from) }
+        bufferOffset &+= UInt64(from)
+        used -= from
+        carried = keepsWrittenPage ? used : 0
     }
 
-    /// Writes the buffer's new bytes at their offsets: whole pages directly when possible, the rest through the page
-    /// cache. Returns 0 or an errno.
-    private func writeToFile() -> Int32 {
+    /// Writes buffer bytes `carried..<end` at their offsets: whole pages directly when possible (rewriting the
+    /// carried page whole), the rest through the page cache. Returns 0 or an errno.
+    private func writeToFile(upTo end: Int) -> Int32 {
         var from = carried
         if writesDirectly {
-            let wholePages = used & ~(Self.directAlignment - 1)
+            let wholePages = end & ~(Self.directAlignment - 1)
             if wholePages > 0 {
                 let result = POSIX.writeAll(
                     directFileDescriptor, UnsafeRawBufferPointer(start: buffer, count: wholePages), at: bufferOffset)
@@ -234,11 +242,11 @@ public final class PcapngWriter {
                 }
             }
         }
-        guard used > from else { return 0 }
+        guard end > from else { return 0 }
         let code = POSIX.writeAll(
-            fileDescriptor, UnsafeRawBufferPointer(start: buffer + from, count: used - from),
+            fileDescriptor, UnsafeRawBufferPointer(start: buffer + from, count: end - from),
             at: bufferOffset + UInt64(from)).errno
-        if code == 0 && !writesDirectly { dropFromPageCache(from: bufferOffset + UInt64(from), count: used - from) }
+        if code == 0 && !writesDirectly { dropFromPageCache(from: bufferOffset + UInt64(from), count: end - from) }
         return code
     }
 
@@ -281,7 +289,7 @@ public final class PcapngWriter {
     private func reserve(_ length: Int, packetLength: Int) throws(PcapngWriteError) {
         if used + length <= capacity { return }
         do {
-            try flush()
+            try write(completeBlocks: false)
         } catch {
             throw PcapngWriteError(errno: error.errno, lostPackets: error.lostPackets + 1,
                                    lostPacketBytes: error.lostPacketBytes + UInt64(packetLength), reason: error.reason)
@@ -289,7 +297,7 @@ public final class PcapngWriter {
         if used + length > capacity {
             let larger = UnsafeMutableRawPointer.allocate(
                 byteCount: Self.roundedCapacity(used + length), alignment: Self.directAlignment)
-            larger.copyMemory(from: buffer, byteCount: used)  // the carried page
+            larger.copyMemory(from: buffer, byteCount: used)  // the bytes kept
             buffer.deallocate()
             buffer = larger
             capacity = Self.roundedCapacity(used + length)

@@ -6,8 +6,8 @@ import FathomModel
 /// Threading: `append`, `tick`, `flush` and `close` belong to one thread (the capture thread). `statistics` and
 /// `catalog` (and `segments()`) may be read from any thread.
 ///
-/// Crash safety: the file only ever receives whole buffers of whole blocks, so `kill -9` can tear at most the last
-/// block of the open segment; the next start truncates it back to its last complete block.
+/// Crash safety: the file only ever grows by appending, so `kill -9` can tear at most the last block of the open
+/// segment; the next start truncates it back to its last complete block.
 /// Write errors (disk full, quota, I/O): the open segment is cut back to its last complete block and closed,
 /// packets are counted as dropped instead of written, and about once a second `tick` tries again in a fresh
 /// segment (first applying retention and, while the disk is still full, deleting the oldest segment for room).
@@ -80,7 +80,16 @@ public final class SegmentStore: PacketSink {
     public var tap: RecordingTap?
 
     let segmentNanoseconds: UInt64
-    var current: OpenSegment?
+    var current: OpenSegment? {
+        didSet {
+            currentWriter = current.map { Unmanaged.passUnretained($0.writer) }
+            currentFirstPacketNanoseconds = current?.firstPacketNanoseconds ?? 0
+        }
+    }
+    /// The open segment's writer and first packet time, for the per-packet path: reading them through `current`
+    /// cost a retain and a release per packet (a fifth of the capture thread's time). `current` keeps the writer alive.
+    private var currentWriter: Unmanaged<PcapngWriter>?
+    private var currentFirstPacketNanoseconds: UInt64 = 0
     /// Closed segments, oldest first.
     var closed: [SegmentInfo] = []
     var closedBytes: UInt64 = 0
@@ -118,14 +127,24 @@ public final class SegmentStore: PacketSink {
     /// Records one packet. Never blocks on anything but the occasional buffer write; never fails: packets that
     /// cannot be written are counted in `statistics`.
     public func append(_ metadata: PacketMetadata, _ packet: UnsafeRawBufferPointer) {
-        // The common case touches only the open writer: one retain per packet instead of one per property.
-        if writing, let writer = current?.writer, !mustRotate(writer, metadata, capturedLength: packet.count) {
-            do {
-                try writer.append(metadata, packet)
-            } catch {
-                handleWriteFailure(error)
+        // The common case touches only the open writer, without reference counting.
+        if writing, let writer = currentWriter {
+            let result = writer._withUnsafeGuaranteedRef { writer -> Result<Bool, PcapngWriteError> in
+                if mustRotate(writer, metadata, capturedLength: packet.count) { return .success(false) }
+                do throws(PcapngWriteError) {
+                    try writer.append(metadata, packet)
+                    return .success(true)
+                } catch {
+                    return .failure(error)
+                }
             }
-            return
+            switch result {
+            case .success(true): return
+            case .success(false): break
+            case .failure(let error):
+                handleWriteFailure(error)  // may close the segment: not inside the closure above
+                return
+            }
         }
         appendRotating(metadata, packet)
     }
@@ -136,7 +155,7 @@ public final class SegmentStore: PacketSink {
     private func mustRotate(_ writer: PcapngWriter, _ metadata: PacketMetadata, capturedLength: Int) -> Bool {
         let size = writer.totalBytes &+ UInt64(
             PcapngWriter.blockLength(capturedLength: capturedLength, withProcess: metadata.processID != 0))
-        let first = current?.firstPacketNanoseconds ?? 0
+        let first = currentFirstPacketNanoseconds
         let hasPackets = writer.committedPackets &+ writer.bufferedPacketCount > 0
         return hasPackets && (size > configuration.segmentBytes
             || (segmentNanoseconds > 0 && metadata.timestampNanoseconds > first
