@@ -67,7 +67,9 @@ struct ELFFile {
 
     /// Defined function symbols of .symtab and .dynsym whose name passes `wanted` (given the raw name bytes, so that
     /// the many symbols of a large binary are not all turned into strings). Duplicates by name are dropped.
-    func functions(where wanted: (UnsafeRawBufferPointer) -> Bool) throws -> [Symbol] {
+    /// `containing`: every wanted name contains these bytes, so a table whose strings lack them is skipped whole
+    /// (one memmem instead of a look at each of its symbols: most programs carry no TLS function at all).
+    func functions(containing needle: String? = nil, where wanted: (UnsafeRawBufferPointer) -> Bool) throws -> [Symbol] {
         let sectionTable = try u64(0x28)
         let entrySize = UInt64(try u16(0x3A))
         var found: [Symbol] = []
@@ -82,6 +84,9 @@ struct ELFFile {
                 guard table.offset <= size, strings.offset <= size else { return }
                 let symbolCount = min(table.size, size - table.offset) / 24
                 let stringsEnd = Int(min(size, strings.offset &+ min(strings.size, size)))
+                if let needle, !Self.contains(UnsafeRawBufferPointer(rebasing: file[Int(strings.offset)..<stringsEnd]), needle) {
+                    return
+                }
                 for i in 0..<symbolCount {
                     let entry = Int(table.offset + i * 24)
                     let info = file[entry + 4]
@@ -104,6 +109,23 @@ struct ELFFile {
             }
         }
         return found
+    }
+
+    /// Whether `needle` occurs in `haystack` (memchr for its first byte, then a compare: memmem is not in Glibc's
+    /// Swift module).
+    private static func contains(_ haystack: UnsafeRawBufferPointer, _ needle: String) -> Bool {
+        var needle = needle
+        return needle.withUTF8 { needle in
+            guard let base = haystack.baseAddress, let wanted = needle.baseAddress, !needle.isEmpty else { return false }
+            var start = 0
+            while haystack.count - start >= needle.count {
+                guard let hit = memchr(base + start, Int32(wanted.pointee), haystack.count - start - needle.count + 1)
+                else { return false }
+                if memcmp(hit, wanted, needle.count) == 0 { return true }
+                start = base.distance(to: UnsafeRawPointer(hit)) + 1
+            }
+            return false
+        }
     }
 
     private func stringRange(at tableOffset: UInt64, index: UInt64, limit: UInt64) -> Range<Int>? {

@@ -33,8 +33,11 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
     private let lossesFD: Int32
     /// Probes per hooked file, keyed by device + inode.
     private var hookedFiles: [FileKey: HookedFile] = [:]
-    /// What each file offered when inspected, so each file is read once.
-    private var verdicts: [FileKey: TLSFileVerdict] = [:]
+    /// What each file offered when inspected, with the file's identity then, so each file is read once: also after
+    /// its last process ended, up to `rememberedVerdicts` files (programs that run again and again, such as probes
+    /// and cron jobs, are not read at each start).
+    private var verdicts: [FileKey: (verdict: TLSFileVerdict, identity: FileIdentity?)] = [:]
+    static let rememberedVerdicts = 4096
     private var targetsByPID: [Int32: [TLSTarget]] = [:]
     // The follower thread's state; `pendingExecs` is touched only on that thread (the ring callback runs on it).
     private var pendingExecs: [(pid: Int32, due: Double)] = []
@@ -180,7 +183,7 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
             hookedFiles[key] = nil
             logger.info("TLS probes removed: no process maps the file any more", metadata: ["file": "\(file.path)"])
         }
-        verdicts = verdicts.filter { seen.contains($0.key) }
+        if verdicts.count > Self.rememberedVerdicts { verdicts = verdicts.filter { seen.contains($0.key) } }
         lock.unlock()
     }
 
@@ -205,13 +208,14 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
             guard byName != nil || file.path == executable else { continue }
             // Through the process's root, so a file inside a container's mount namespace is found.
             let reachable = "/proc/\(pid)/root" + file.path
+            let identity = TLSDiscovery.identity(path: reachable)
             lock.lock()
-            var verdict = verdicts[key]
+            var verdict = verdicts[key].flatMap { $0.identity == identity ? $0.verdict : nil }
             lock.unlock()
             if verdict == nil {
                 let inspected = TLSDiscovery.inspect(path: reachable, kind: byName)
                 lock.lock()
-                verdicts[key] = inspected
+                verdicts[key] = (inspected, identity)
                 lock.unlock()
                 verdict = inspected
             }

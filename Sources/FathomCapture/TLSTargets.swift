@@ -15,6 +15,13 @@ public struct TLSTarget: Sendable, Codable, Equatable {
 }
 
 /// What one file (device + inode) offers: the probes to attach to its TLS functions, or why it cannot be hooked.
+/// What distinguishes one content of a file from another, cheaply.
+struct FileIdentity: Sendable, Equatable {
+    var size: Int64
+    var modifiedSeconds: Int64
+    var modifiedNanoseconds: Int64
+}
+
 struct TLSFileVerdict: Sendable {
     var kind: String
     var probes: [TLSProbe]
@@ -55,6 +62,15 @@ enum TLSDiscovery {
     }
 
     /// The pids of /proc.
+    /// Size and modification time of a file, nil when it cannot be stat'ed: a verdict kept for a device and inode
+    /// is trusted only while the file there is still the one inspected (inodes are reused).
+    static func identity(path: String) -> FileIdentity? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return FileIdentity(size: Int64(info.st_size), modifiedSeconds: Int64(info.st_mtim.tv_sec),
+                            modifiedNanoseconds: Int64(info.st_mtim.tv_nsec))
+    }
+
     static func pids() -> [Int32] {
         guard let names = try? FileManager.default.contentsOfDirectory(atPath: "/proc") else { return [] }
         return names.compactMap { Int32($0) }.sorted()
@@ -105,7 +121,7 @@ enum TLSDiscovery {
         } catch {
             return TLSFileVerdict(kind: kind ?? "unknown", probes: [], reason: "cannot read \(path): \(error)")
         }
-        let functions = (try? elf.functions(where: isTLSFunctionName)) ?? []
+        let functions = (try? elf.functions(containing: "SSL_", where: isTLSFunctionName)) ?? []
         if functions.contains(where: { baseFunctionName($0.name) != "SSL_set_fd" }) {
             // A libssl.so is used by programs that hand it their sockets; an executable (or other library) carrying
             // its own copy usually drives it through memory BIOs from its event loop (Node, Envoy, swift-nio-ssl).

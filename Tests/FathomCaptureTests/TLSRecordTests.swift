@@ -139,6 +139,21 @@ final class TLSDiscoveryTests: XCTestCase {
         XCTAssertTrue(verdict.probes.allSatisfy { $0.fileOffset > 0 })
     }
 
+    func testAProgramWithoutTLSFunctionsIsPassedOverByItsStringTables() throws {
+        // The prefilter may only skip tables that cannot hold a wanted name: the same answer with and without it.
+        for path in ["/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/bin/python3", "/bin/ls"]
+        where FileManager.default.fileExists(atPath: path) {
+            let elf = try ELFFile(path: path)
+            let all = try elf.functions(where: TLSDiscovery.isTLSFunctionName).map(\.name).sorted()
+            let filtered = try elf.functions(containing: "SSL_", where: TLSDiscovery.isTLSFunctionName).map(\.name).sorted()
+            XCTAssertEqual(filtered, all, path)
+        }
+        let ls = try ELFFile(path: "/bin/ls")
+        var looked = 0
+        _ = try ls.functions(containing: "SSL_") { _ in looked += 1; return false }
+        XCTAssertEqual(looked, 0, "ls has no SSL_ string: none of its symbols is looked at")
+    }
+
     func testELFRejectsGarbageWithAnError() {
         XCTAssertThrowsError(try ELFFile(data: Data("not an elf".utf8)))
         var header = [UInt8](repeating: 0, count: 64)
