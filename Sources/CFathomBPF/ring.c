@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 struct fathom_ring {
@@ -110,4 +112,10 @@ int fathom_rings_wait(int epfd, int timeout_ms)
 	struct epoll_event events[16];
 	int n = epoll_wait(epfd, events, 16, timeout_ms);
 	return n < 0 ? -errno : n;
+}
+
+int fathom_thread_set_nice(int nice)
+{
+	/* With PRIO_PROCESS, Linux takes a thread id and sets that thread alone. */
+	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : -errno;
 }

@@ -76,7 +76,13 @@ final class RingDrainer: @unchecked Sendable {
         running.unlock()
     }
 
+    /// The drainer's nice value: under CPU contention the rings must be emptied before they fill (a lost record is
+    /// lost for good), while dissection and the rest of the agent can lag and catch up from the recording.
+    static let threadNice: Int32 = -5
+
     private func run() {
+        // Refused without CAP_SYS_NICE: the drainer then runs at the agent's own priority, which also works.
+        _ = fathom_thread_set_nice(Self.threadNice)
         while true {
             running.lock()
             let stopping = state == .stopping

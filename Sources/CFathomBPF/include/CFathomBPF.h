@@ -42,6 +42,8 @@ void fathom_ring_release(struct fathom_ring *ring);
 /* An epoll instance watching every ring fd (-errno on failure), and a wait on it (events or -errno). */
 int fathom_rings_epoll(const int *fds, int count);
 int fathom_rings_wait(int epfd, int timeout_ms);
+/* Sets the calling thread's nice value (the drainer's, above the rest of the agent). 0 or -errno. */
+int fathom_thread_set_nice(int nice);
 
 /* tc clsact attach/detach on an interface; `ingress` 1 or 0. 0 or -errno. */
 int fathom_bpf_tc_attach(int ifindex, int ingress, int prog_fd);
