@@ -57,7 +57,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     init(
         catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String,
         ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil,
-        feedBufferBytes: Int = PcapngWriter.defaultBufferCapacity, feedBuffers: Int = 16, logger: Logger
+        feedBufferBytes: Int = PcapngWriter.defaultBufferCapacity, feedBuffers: Int = 32, logger: Logger
     ) {
         self.catalog = catalog
         self.recording = recording

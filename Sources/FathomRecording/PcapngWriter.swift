@@ -44,7 +44,8 @@ public struct PcapngWriteError: Error, Sendable, CustomStringConvertible {
 /// without passing through the page cache (on a VM a buffered write costs ~20-30x the CPU of a direct one, and a
 /// recording is written once and read rarely). The last, partial page is written through the ordinary descriptor so
 /// the file still ends on a block boundary after each flush, and is kept at the head of the buffer: the next direct
-/// write starts on that page boundary and rewrites it whole.
+/// write starts on that page boundary and rewrites it whole. Direct writes happen on a thread of their own
+/// (`BackgroundFileWrites`): the capture thread hands a full buffer over and goes on in another.
 public final class PcapngWriter {
     /// 1 MiB: a few thousand small packets per write(2).
     public static let defaultBufferCapacity = 1 << 20
@@ -58,6 +59,16 @@ public final class PcapngWriter {
     private let output: ((UnsafeRawBufferPointer) -> Int32)?
     /// Sees each buffer once it is in the file, with its file offset (live dissection reads it from memory).
     private let written: ((UnsafeRawBufferPointer, UInt64) -> Void)?
+    /// Full buffers this many deep may wait for the disk before `append` waits: 8 MiB by default, with the capture
+    /// rings behind them.
+    static let backgroundDepth = 8
+    /// The direct writes' thread, started with the first one.
+    private var background: BackgroundFileWrites?
+    /// Buffers back from the background thread, ready for reuse.
+    private var spareBuffers: [UnsafeMutableRawPointer] = []
+    /// Packets and bytes of flushes handed to the background thread and not yet known to be written.
+    private var pendingPackets: UInt64 = 0
+    private var pendingPacketBytes: UInt64 = 0
     private var buffer: UnsafeMutableRawPointer
     private var capacity: Int
     /// Bytes in the buffer, `carried` included.
@@ -102,8 +113,9 @@ public final class PcapngWriter {
 
     /// Starts a section on `fileDescriptor` (an empty file opened for writing); nothing is written before a flush.
     /// `directFileDescriptor`, when not -1, is the same file opened with O_DIRECT (see the type's comment).
-    /// `written`, when given, is called after each successful write with the bytes (whole blocks, valid only
-    /// during the call) and the file offset they were written at.
+    /// `written`, when given, is called with each write's bytes (valid only during the call; they may end inside a
+    /// block the next call completes) and their file offset once they are in the file: on the capture thread, or
+    /// with direct I/O on the writes' thread (one call at a time, in file order).
     public init(fileDescriptor: Int32, directFileDescriptor: Int32 = -1,
                 bufferCapacity: Int = PcapngWriter.defaultBufferCapacity,
                 application: String = "fathom", written: ((UnsafeRawBufferPointer, UInt64) -> Void)? = nil) {
@@ -134,7 +146,11 @@ public final class PcapngWriter {
         encodeSectionHeader(application: application)
     }
 
-    deinit { buffer.deallocate() }
+    deinit {
+        for done in background?.stop() ?? [] { done.job.buffer.deallocate() }
+        for spare in spareBuffers { spare.deallocate() }
+        buffer.deallocate()
+    }
 
     /// Bytes the EPB of a packet with `capturedLength` bytes takes in the file.
     @inline(__always)
@@ -181,72 +197,140 @@ public final class PcapngWriter {
         bufferedLastTimestamp = metadata.timestampNanoseconds
     }
 
-    /// Writes every encoded block to the file.
-    public func flush() throws(PcapngWriteError) { try write(completeBlocks: true) }
+    /// Writes every encoded block to the file and waits until they are there.
+    public func flush() throws(PcapngWriteError) { try write(completeBlocks: true, waiting: true) }
+
+    /// Starts writing every encoded block; with direct I/O the write finishes on the background thread (`flush()`
+    /// or a later write reports a failure).
+    public func flushInBackground() throws(PcapngWriteError) { try write(completeBlocks: true, waiting: false) }
 
     /// Writes the buffer out. With `completeBlocks` false (the buffer is full, more is coming) and direct I/O, only
     /// whole pages go out: the file may end inside a block until the next flush, which saves writing the last page
     /// through the page cache only to have the next direct write flush and replace it.
-    private func write(completeBlocks: Bool) throws(PcapngWriteError) {
-        guard used > carried, !failed else { return }
+    private func write(completeBlocks: Bool, waiting: Bool) throws(PcapngWriteError) {
+        guard !failed else { return }
+        try collectBackgroundWrites(waiting: false)
+        if used > carried {
+            if writesDirectly {
+                submit(completeBlocks: completeBlocks)
+            } else {
+                try collectBackgroundWrites(waiting: true)  // the file's earlier bytes first
+                try writeNow()
+            }
+        }
+        if waiting { try collectBackgroundWrites(waiting: true) }
+    }
+
+    /// Hands the buffer to the background thread and goes on in a spare one.
+    private func submit(completeBlocks: Bool) {
         let wholePages = used & ~(Self.directAlignment - 1)
-        let end = writesDirectly && !completeBlocks && wholePages > carried ? wholePages : used
-        let fresh = UnsafeRawBufferPointer(start: buffer + carried, count: end - carried)
-        let code = output.map { $0(fresh) } ?? writeToFile(upTo: end)
-        if code != 0 {
-            // A partial write may have torn a block: cut back to the last flush that ended on a block boundary.
-            if output == nil { _ = POSIX.truncateFile(fileDescriptor, to: committedBytes) }
-            failed = true
-            let error = PcapngWriteError(errno: code, lostPackets: bufferedPackets,
-                                         lostPacketBytes: bufferedPacketBytes, reason: .writeFailed)
-            used = 0
-            carried = 0
-            bufferedPackets = 0
-            bufferedPacketBytes = 0
-            throw error
-        }
-        written?(fresh, bufferOffset + UInt64(carried))
+        let end = !completeBlocks && wholePages > carried ? wholePages : used
+        var commit: BackgroundFileWrites.Commit?
         if end == used {
-            committedBytes = bufferOffset + UInt64(used)
-            committedPackets &+= bufferedPackets
-            committedPacketBytes &+= bufferedPacketBytes
-            if bufferedPackets > 0 { committedLastTimestamp = bufferedLastTimestamp }
+            commit = .init(fileBytes: bufferOffset + UInt64(used), packets: bufferedPackets,
+                           packetBytes: bufferedPacketBytes, lastTimestamp: bufferedLastTimestamp)
+            pendingPackets &+= bufferedPackets
+            pendingPacketBytes &+= bufferedPacketBytes
             bufferedPackets = 0
             bufferedPacketBytes = 0
         }
-        // What stays in the buffer: with direct I/O, the last partial page (already in the file after a complete
-        // write, carried so the next direct write starts on a page boundary) or the bytes not written yet.
-        let keepsWrittenPage = writesDirectly && end == used
+        let job = BackgroundFileWrites.Job(
+            buffer: buffer, capacity: capacity, offset: bufferOffset, fresh: carried, directBytes: wholePages,
+            bufferedFrom: max(wholePages, carried), end: end, commit: commit)
+        // The next buffer starts with what stays: the last partial page (already on its way to the file, carried so
+        // the next direct write starts on a page boundary) or the bytes not written yet.
+        let keepsWrittenPage = end == used
         let from = keepsWrittenPage ? wholePages : end
-        if from < used { buffer.copyMemory(from: buffer + from, byteCount: used - from) }
+        let next = spareBuffers.popLast()
+            ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: Self.directAlignment)
+        next.copyMemory(from: buffer + from, byteCount: used - from)
+        buffer = next
         bufferOffset &+= UInt64(from)
         used -= from
         carried = keepsWrittenPage ? used : 0
+        // The bytes are shown to `written` from the writes' thread once in the file, so a reader that goes to the
+        // file for them finds them there.
+        let written = self.written
+        let writes = background ?? BackgroundFileWrites(
+            fileDescriptor: fileDescriptor, directFileDescriptor: directFileDescriptor, depth: Self.backgroundDepth
+        ) { job in
+            written?(UnsafeRawBufferPointer(start: job.buffer + job.fresh, count: job.end - job.fresh),
+                     job.offset + UInt64(job.fresh))
+        }
+        background = writes
+        writes.submit(job)
     }
 
-    /// Writes buffer bytes `carried..<end` at their offsets: whole pages directly when possible (rewriting the
-    /// carried page whole), the rest through the page cache. Returns 0 or an errno.
-    private func writeToFile(upTo end: Int) -> Int32 {
-        var from = carried
-        if writesDirectly {
-            let wholePages = end & ~(Self.directAlignment - 1)
-            if wholePages > 0 {
-                let result = POSIX.writeAll(
-                    directFileDescriptor, UnsafeRawBufferPointer(start: buffer, count: wholePages), at: bufferOffset)
-                if result.errno == 0 {
-                    from = max(from, wholePages)
-                } else if result.errno == EINVAL && result.written == 0 {
-                    directFileDescriptor = -1  // the file system takes no direct writes after all: page cache it is
-                } else {
-                    return result.errno
-                }
+    /// Takes in the background writes finished so far (with `waiting`, all of them), without writing what is
+    /// buffered: their bytes reach `written` and their packets the committed counts.
+    public func settle(waiting: Bool) throws(PcapngWriteError) { try collectBackgroundWrites(waiting: waiting) }
+
+    /// Takes in what the background thread finished: commits flushes, recycles buffers, and on a failed write fails
+    /// the writer as a failed synchronous write would.
+    private func collectBackgroundWrites(waiting: Bool) throws(PcapngWriteError) {
+        guard let background else { return }
+        var failure: Int32 = 0
+        for done in background.finished(waiting: waiting) {
+            let job = done.job
+            defer { if job.capacity == capacity { spareBuffers.append(job.buffer) } else { job.buffer.deallocate() } }
+            if done.errno != 0 {
+                failure = failure == 0 ? done.errno : failure
+                continue
+            }
+            if let commit = job.commit {
+                committedBytes = commit.fileBytes
+                committedPackets &+= commit.packets
+                committedPacketBytes &+= commit.packetBytes
+                if commit.packets > 0 { committedLastTimestamp = commit.lastTimestamp }
+                pendingPackets &-= commit.packets
+                pendingPacketBytes &-= commit.packetBytes
             }
         }
-        guard end > from else { return 0 }
-        let code = POSIX.writeAll(
-            fileDescriptor, UnsafeRawBufferPointer(start: buffer + from, count: end - from),
-            at: bufferOffset + UInt64(from)).errno
-        if code == 0 && !writesDirectly { dropFromPageCache(from: bufferOffset + UInt64(from), count: end - from) }
+        if background.refusedDirectWrites { directFileDescriptor = -1 }
+        guard failure != 0 else { return }
+        // Everything after the failed write was skipped: wait for the rest, then fail as a synchronous write would.
+        for done in background.finished(waiting: true) { spareBuffers.append(done.job.buffer) }
+        bufferedPackets &+= pendingPackets
+        bufferedPacketBytes &+= pendingPacketBytes
+        pendingPackets = 0
+        pendingPacketBytes = 0
+        try fail(errno: failure)
+    }
+
+    /// Cuts the file back to the last flush that ended on a block boundary and refuses further packets.
+    private func fail(errno code: Int32) throws(PcapngWriteError) {
+        if output == nil { _ = POSIX.truncateFile(fileDescriptor, to: committedBytes) }
+        failed = true
+        let error = PcapngWriteError(errno: code, lostPackets: bufferedPackets,
+                                     lostPacketBytes: bufferedPacketBytes, reason: .writeFailed)
+        used = 0
+        carried = 0
+        bufferedPackets = 0
+        bufferedPacketBytes = 0
+        throw error
+    }
+
+    /// Writes the buffer on this thread, through the page cache or to an export's output: every block.
+    private func writeNow() throws(PcapngWriteError) {
+        let fresh = UnsafeRawBufferPointer(start: buffer + carried, count: used - carried)
+        let code = output.map { $0(fresh) } ?? writeToFile(fresh, at: bufferOffset + UInt64(carried))
+        if code != 0 { try fail(errno: code) }
+        written?(fresh, bufferOffset + UInt64(carried))
+        committedBytes = bufferOffset + UInt64(used)
+        committedPackets &+= bufferedPackets
+        committedPacketBytes &+= bufferedPacketBytes
+        if bufferedPackets > 0 { committedLastTimestamp = bufferedLastTimestamp }
+        bufferedPackets = 0
+        bufferedPacketBytes = 0
+        bufferOffset &+= UInt64(used)
+        used = 0
+        carried = 0
+    }
+
+    /// Writes `bytes` at `offset` through the page cache, then advises the kernel to drop them. Returns 0 or an errno.
+    private func writeToFile(_ bytes: UnsafeRawBufferPointer, at offset: UInt64) -> Int32 {
+        let code = POSIX.writeAll(fileDescriptor, bytes, at: offset).errno
+        if code == 0 { dropFromPageCache(from: offset, count: bytes.count) }
         return code
     }
 
@@ -289,7 +373,7 @@ public final class PcapngWriter {
     private func reserve(_ length: Int, packetLength: Int) throws(PcapngWriteError) {
         if used + length <= capacity { return }
         do {
-            try write(completeBlocks: false)
+            try write(completeBlocks: false, waiting: false)
         } catch {
             throw PcapngWriteError(errno: error.errno, lostPackets: error.lostPackets + 1,
                                    lostPacketBytes: error.lostPacketBytes + UInt64(packetLength), reason: error.reason)
@@ -301,6 +385,8 @@ public final class PcapngWriter {
             buffer.deallocate()
             buffer = larger
             capacity = Self.roundedCapacity(used + length)
+            for spare in spareBuffers { spare.deallocate() }  // the old size; buffers in flight are freed on return
+            spareBuffers.removeAll()
         }
     }
 

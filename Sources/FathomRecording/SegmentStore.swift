@@ -204,16 +204,36 @@ public final class SegmentStore: PacketSink {
             closeCurrentSegment()
             lastFlushNanoseconds = now
         } else if now < lastFlushNanoseconds || now - lastFlushNanoseconds >= configuration.flushIntervalNanoseconds {
-            flush()
+            flush(waiting: false)
             lastFlushNanoseconds = now
+        } else {
+            // Between flushes, hand on what the background writes finished (live dissection waits for it).
+            do {
+                try segment.writer.settle(waiting: false)
+            } catch {
+                handleWriteFailure(error)
+            }
         }
     }
 
     /// Writes everything buffered, applies retention and publishes statistics.
-    public func flush() {
+    public func flush() { flush(waiting: true) }
+
+    /// Waits for the open segment's background writes and publishes what they wrote (tests: after `tick`).
+    func settle() {
+        do {
+            try current?.writer.settle(waiting: true)
+        } catch {
+            handleWriteFailure(error)
+        }
+        publish()
+    }
+
+    /// `waiting` false: direct writes finish in the background (the capture thread does not wait for the disk).
+    func flush(waiting: Bool) {
         if let segment = current {
             do {
-                try segment.writer.flush()
+                if waiting { try segment.writer.flush() } else { try segment.writer.flushInBackground() }
                 failedRetries = 0
             } catch {
                 handleWriteFailure(error)

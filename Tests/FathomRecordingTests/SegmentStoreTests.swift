@@ -110,12 +110,16 @@ final class SegmentStoreTests: XCTestCase {
         let now = packets[0].metadata.timestampNanoseconds
         append(Array(packets[..<10]), to: store)
         XCTAssertEqual(try diskBytes(directory.path), 0, "nothing written before the buffer fills or a tick")
+        // A tick starts the write; with direct I/O it finishes on the writes' own thread: `settle` waits for it.
         store.tick(nowNanoseconds: now)
+        store.settle()
         XCTAssertEqual(try readSegments(directory.path), Array(packets[..<10]))
         append(Array(packets[10...]), to: store)
         store.tick(nowNanoseconds: now + 50_000_000)
+        store.settle()
         XCTAssertEqual(try readSegments(directory.path).count, 10, "flushed again before the interval")
         store.tick(nowNanoseconds: now + 100_000_000)
+        store.settle()
         XCTAssertEqual(try readSegments(directory.path), packets)
         XCTAssertEqual(store.statistics.snapshot().packetsWritten, 30)
         XCTAssertEqual(store.segments().first?.isOpen, true)
@@ -134,6 +138,7 @@ final class SegmentStoreTests: XCTestCase {
             packet.bytes.withUnsafeBytes { store.append(packet.metadata, $0) }
             if index % 50 == 49 {
                 store.tick(nowNanoseconds: packet.metadata.timestampNanoseconds)
+                store.settle()
                 let onDisk = try diskBytes(directory.path)
                 XCTAssertLessThanOrEqual(onDisk, retentionBytes + segmentBytes, "after packet \(index)")
                 XCTAssertEqual(store.statistics.snapshot().bytesOnDisk, onDisk)
