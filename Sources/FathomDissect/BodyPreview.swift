@@ -47,12 +47,14 @@ enum BodyPreview {
         var decoded: [UInt8] = body.bytes
         var truncated = body.cut
         if !body.bytes.isEmpty {
-            let encoding = contentEncoding.lowercased()
+            let encoding = contentEncoding
             let inflated: Inflate.Output? = body.bytes.withUnsafeBytes { raw in
-                switch encoding {
-                case "gzip", "x-gzip": Inflate.gunzip(raw, limit: cap)
-                case "deflate": Inflate.zlibOrRaw(raw, limit: cap)
-                default: nil
+                if encoding.equalsIgnoringASCIICase("gzip") || encoding.equalsIgnoringASCIICase("x-gzip") {
+                    Inflate.gunzip(raw, limit: cap)
+                } else if encoding.equalsIgnoringASCIICase("deflate") {
+                    Inflate.zlibOrRaw(raw, limit: cap)
+                } else {
+                    nil
                 }
             }
             if let inflated {

@@ -37,7 +37,7 @@ public final class ConnectionSession {
     }
 
     /// Hands a finished call to the sink.
-    public func emit(_ call: Call) {
+    public func emit(_ call: consuming Call) {
         emitter.emit(call)
     }
 
@@ -64,16 +64,19 @@ final class CallEmitter {
     let sink: any DissectionSink
     var statistics = DissectionStatistics()
     private var sequence: UInt64 = 0
+    /// "<node>-": ids are this and the sequence number.
+    private let idPrefix: String
 
     init(node: String, sink: any DissectionSink) {
         self.node = node
         self.sink = sink
+        idPrefix = node + "-"
     }
 
-    func emit(_ call: Call) {
-        var call = call
+    /// Takes the call over (no copy of it) to give it its id.
+    func emit(_ call: consuming Call) {
         sequence += 1
-        call.id = "\(node)-\(sequence)"
+        call.id = idPrefix + String(sequence)
         statistics.callsEmitted += 1
         statistics.callsByProtocol[call.proto, default: 0] += 1
         sink.emit(call: call)
