@@ -67,6 +67,13 @@ enum BodyPreview {
         return message
     }
 
+    /// A message whose body preview is the collected bytes in base64 whatever they are (gRPC payloads).
+    static func base64Message(headers: [Header], trailers: [Header], body: BodyCollector) -> Message {
+        Message(
+            headers: headers, trailers: trailers, bodySize: body.wireSize,
+            body: body.bytes.withUnsafeBytes { base64Encoded($0) }, bodyEncoding: "base64", bodyTruncated: body.cut)
+    }
+
     /// Fills `body`/`bodyEncoding`: text when the bytes are UTF-8 (a character split by the cut is dropped).
     static func setBody(_ message: inout Message, _ bytes: [UInt8], cut: Bool) {
         guard !bytes.isEmpty else { return }

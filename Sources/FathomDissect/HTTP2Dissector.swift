@@ -333,9 +333,10 @@ final class HTTP2Dissector: StreamDissector {
         var call = session.makeCall(proto: isGRPC ? "grpc" : "http2", startNanoseconds: stream.startNanoseconds)
         call.method = pseudo(request, ":method") ?? ""
         let target = pseudo(request, ":path") ?? ""
-        if let question = target.firstIndex(of: "?") {
+        // Split at the first "?" byte, as HTTP/1 targets are (a Character search costs grapheme breaking).
+        if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             call.path = String(target[..<question])
-            call.query = String(target[target.index(after: question)...])
+            call.query = String(target[target.utf8.index(after: question)...])
         } else {
             call.path = target
         }
@@ -349,30 +350,26 @@ final class HTTP2Dissector: StreamDissector {
         if hasResponse { call.latencyMs = milliseconds(from: stream.startNanoseconds, to: stream.endNanoseconds) }
         let httpStatus = Int(pseudo(response, ":status") ?? "") ?? 0
         var info = HTTPInfo(version: "HTTP/2", host: pseudo(request, ":authority") ?? "")
-        let requestEncoding = request.first { $0.name.equalsIgnoringASCIICase("content-encoding") }?.value ?? ""
-        let responseEncoding = response.first { $0.name.equalsIgnoringASCIICase("content-encoding") }?.value ?? ""
-        var requestMessage = BodyPreview.message(
-            headers: request, trailers: stream.requestTrailers, body: stream.requestBody,
-            contentEncoding: isGRPC ? "" : requestEncoding, cap: cap)
-        var responseMessage = BodyPreview.message(
-            headers: response, trailers: stream.responseTrailers, body: stream.responseBody,
-            contentEncoding: isGRPC ? "" : responseEncoding, cap: cap)
-        if isGRPC {
+        func message(_ headers: [Header], _ trailers: [Header], _ body: BodyCollector) -> Message {
             // gRPC payloads are kept raw: always base64.
-            requestMessage.body = stream.requestBody.bytes.withUnsafeBytes { base64Encoded($0) }
-            requestMessage.bodyEncoding = "base64"
-            responseMessage.body = stream.responseBody.bytes.withUnsafeBytes { base64Encoded($0) }
-            responseMessage.bodyEncoding = "base64"
+            if isGRPC { return BodyPreview.base64Message(headers: headers, trailers: trailers, body: body) }
+            let encoding = headers.first { $0.name.equalsIgnoringASCIICase("content-encoding") }?.value ?? ""
+            return BodyPreview.message(
+                headers: headers, trailers: trailers, body: body, contentEncoding: encoding, cap: cap)
+        }
+        let requestMessage = message(request, stream.requestTrailers, stream.requestBody)
+        let responseMessage = message(response, stream.responseTrailers, stream.responseBody)
+        if isGRPC {
             let trailers = stream.responseTrailers.isEmpty ? response : stream.responseTrailers
             let grpcStatus = trailers.first { $0.name == "grpc-status" }.flatMap { Int($0.value) }
             call.status = grpcStatus ?? 0
             if grpcStatus == nil, hasResponse, httpStatus != 200 {
                 call.status = 2  // UNKNOWN: the HTTP layer failed (RFC: map non-200 to a gRPC code)
             }
-            let parts = call.path.split(separator: "/", omittingEmptySubsequences: true)
+            let parts = call.path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
             call.grpc = GRPCInfo(
-                service: parts.count >= 2 ? String(parts[parts.count - 2]) : "",
-                method: parts.last.map(String.init) ?? "", status: call.status,
+                service: parts.count >= 2 ? String(Substring(parts[parts.count - 2])) : "",
+                method: parts.last.map { String(Substring($0)) } ?? "", status: call.status,
                 message: percentDecoded(trailers.first { $0.name == "grpc-message" }?.value ?? ""),
                 requestMessages: stream.requestGRPC.messages, responseMessages: stream.responseGRPC.messages)
         } else {
