@@ -29,6 +29,7 @@ public final class ConnectionSession {
 
     /// A call on this connection starting at `startNanoseconds`, travelling from `side` (the client for requests);
     /// its id is assigned when it is emitted.
+    @inline(__always)
     public func makeCall(proto: String, startNanoseconds: UInt64, from side: StreamSide = .client) -> Call {
         Call(
             id: "", ts: Int64(startNanoseconds / 1_000_000), node: emitter.node, captureSource: captureSource,
@@ -37,6 +38,7 @@ public final class ConnectionSession {
     }
 
     /// Hands a finished call to the sink.
+    @inline(__always)
     public func emit(_ call: consuming Call) {
         emitter.emit(call)
     }
@@ -74,6 +76,7 @@ final class CallEmitter {
     }
 
     /// Takes the call over (no copy of it) to give it its id.
+    @inline(__always)
     func emit(_ call: consuming Call) {
         sequence += 1
         call.id = idPrefix + String(sequence)
