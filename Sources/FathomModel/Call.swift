@@ -35,7 +35,6 @@ public struct Call: Codable, Sendable, Equatable {
     /// Only on the call-shaped view of a flow (`Flow.filterView`) that KFL flow filters read; nil on calls.
     public var l4: FlowFacts?
 
-    @inlinable
     public init(
         id: String, ts: Int64, node: String, captureSource: CaptureSource, proto: String, src: Endpoint,
         dst: Endpoint, method: String = "", path: String = "", query: String = "", status: Int = 0,
@@ -88,7 +87,6 @@ public struct Endpoint: Codable, Sendable, Equatable, Hashable {
     /// Kubernetes table was not listed yet) or "no-cluster" (no Kubernetes API configured); nil before attribution.
     public var resolution: String?
 
-    @inlinable
     public init(
         ip: String, port: Int, pod: String? = nil, namespace: String? = nil, service: String? = nil,
         node: String? = nil, container: String? = nil, process: String? = nil, pid: Int? = nil, dns: String? = nil,
@@ -117,7 +115,6 @@ public struct Endpoint: Codable, Sendable, Equatable, Hashable {
 public struct Header: Codable, Sendable, Equatable, Hashable {
     public var name: String
     public var value: String
-    @inlinable
     public init(name: String, value: String) {
         self.name = name
         self.value = value
@@ -137,7 +134,6 @@ public struct Message: Codable, Sendable, Equatable {
     /// The preview was cut at the configured cap.
     public var bodyTruncated: Bool
 
-    @inlinable
     public init(
         headers: [Header] = [], trailers: [Header] = [], bodySize: Int = 0, body: String = "",
         bodyEncoding: String = "utf8", bodyTruncated: Bool = false
@@ -173,7 +169,6 @@ public struct CallFlags: Codable, Sendable, Equatable {
     /// The response was seen without its request (capture started mid-stream).
     public var noRequest: Bool
 
-    @inlinable
     public init(gap: Bool = false, truncated: Bool = false, noResponse: Bool = false, noRequest: Bool = false) {
         self.gap = gap
         self.truncated = truncated
@@ -192,7 +187,6 @@ public struct HTTPInfo: Codable, Sendable, Equatable {
     /// The body was recognised as a GraphQL operation: its operation name or type.
     public var graphqlOperation: String
 
-    @inlinable
     public init(version: String, host: String = "", statusText: String = "", upgrade: String = "", graphqlOperation: String = "") {
         self.version = version
         self.host = host
@@ -210,7 +204,6 @@ public struct GRPCInfo: Codable, Sendable, Equatable {
     public var requestMessages: Int
     public var responseMessages: Int
 
-    @inlinable
     public init(service: String, method: String, status: Int = 0, message: String = "", requestMessages: Int = 0, responseMessages: Int = 0) {
         self.service = service
         self.method = method
@@ -225,8 +218,7 @@ public struct DNSInfo: Codable, Sendable, Equatable {
     public struct Question: Codable, Sendable, Equatable {
         public var name: String
         public var type: String
-        @inlinable
-    public init(name: String, type: String) {
+        public init(name: String, type: String) {
             self.name = name
             self.type = type
         }
@@ -236,8 +228,7 @@ public struct DNSInfo: Codable, Sendable, Equatable {
         public var type: String
         public var data: String
         public var ttl: UInt32
-        @inlinable
-    public init(name: String, type: String, data: String, ttl: UInt32) {
+        public init(name: String, type: String, data: String, ttl: UInt32) {
             self.name = name
             self.type = type
             self.data = data
@@ -250,7 +241,6 @@ public struct DNSInfo: Codable, Sendable, Equatable {
     /// "NOERROR", "NXDOMAIN", …
     public var rcode: String
 
-    @inlinable
     public init(transactionID: UInt16, questions: [Question] = [], answers: [Answer] = [], rcode: String = "") {
         self.transactionID = transactionID
         self.questions = questions
@@ -268,7 +258,6 @@ public struct TLSInfo: Codable, Sendable, Equatable {
     public var ja3: String
     public var ja4: String
 
-    @inlinable
     public init(version: String, sni: String = "", alpn: [String] = [], cipher: String = "", ja3: String = "", ja4: String = "") {
         self.version = version
         self.sni = sni
