@@ -61,7 +61,7 @@ extension PacketFileReader {
 /// The reader's side of a read-ahead: which chunk the reader's window lies in, and the spill buffer for blocks
 /// longer than the headroom. Stops the thread when the reader goes away.
 final class DirectReadAhead {
-    static let defaultChunkSize = 4 << 20
+    static let defaultChunkSize = 2 << 20
     /// Room for the tail of a chunk before the next one: packets of any common snap length (256 KiB) fit.
     static let defaultHeadroom = 1 << 20
     /// The open(2) flag for direct I/O, which Glibc's Swift module does not export; nil where unknown.
