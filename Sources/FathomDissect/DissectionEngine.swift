@@ -373,41 +373,18 @@ public final class DissectionEngine {
         guard let dissector = connection.dissector else { return }
         let side = connection.side(of: direction)
         let session = connection.session
-        // Bytes of `bytes` already handed over through the buffer.
-        var taken = 0
-        if !connection.buffers[direction].isEmpty {
-            // An incomplete message waits: append only as much of the new bytes as it takes to complete it, in
-            // growing pieces, rather than the whole packet, whose rest is then parsed in place like any other.
-            var piece = 4096
-            while taken < bytes.count {
-                let end = min(bytes.count, taken + piece)
-                connection.buffers[direction].append(
-                    UnsafeRawBufferPointer(rebasing: bytes[taken..<end]), now: session.nowNanoseconds)
-                session.firstByteNanoseconds = connection.buffers[direction].firstByteNanoseconds
-                let consumed = connection.buffers[direction].withBytes { dissector.parse($0, from: side, session: session) }
-                connection.buffers[direction].consume(consumed)
-                let appended = end - taken
-                taken = end
-                let left = connection.buffers[direction].count
-                if left <= appended {
-                    // Everything held before was consumed: what is left are the new bytes' last `left`.
-                    if taken < bytes.count || left == 0 {
-                        connection.buffers[direction].clear()
-                        taken -= left
-                    }
-                    break
-                }
-                piece *= 2
-            }
-        }
-        if taken < bytes.count {
+        if connection.buffers[direction].isEmpty {
             // The common case: parse straight from the packet; keep only an incomplete tail.
-            let rest = bytes.suffix(from: taken)
             session.firstByteNanoseconds = session.nowNanoseconds
-            let consumed = min(max(dissector.parse(rest, from: side, session: session), 0), rest.count)
-            if consumed < rest.count {
-                connection.buffers[direction].append(rest.suffix(from: consumed), now: session.nowNanoseconds)
+            let consumed = min(max(dissector.parse(bytes, from: side, session: session), 0), bytes.count)
+            if consumed < bytes.count {
+                connection.buffers[direction].append(bytes.suffix(from: consumed), now: session.nowNanoseconds)
             }
+        } else {
+            connection.buffers[direction].append(bytes, now: session.nowNanoseconds)
+            session.firstByteNanoseconds = connection.buffers[direction].firstByteNanoseconds
+            let consumed = connection.buffers[direction].withBytes { dissector.parse($0, from: side, session: session) }
+            connection.buffers[direction].consume(consumed)
         }
         let held = connection.buffers[direction].count
         if held > configuration.maxBufferedBytesPerDirection {

@@ -4,7 +4,7 @@ import XCTest
 @testable import FathomDissect
 
 /// However the bytes are cut into segments, the same calls come out: messages split across segments are held and
-/// completed from the next ones (in pieces, before the rest of a segment is parsed in place).
+/// completed from the next ones.
 final class SegmentationTests: XCTestCase {
     private struct Seen: Equatable {
         var path: String
