@@ -47,12 +47,14 @@ enum BodyPreview {
         var decoded: [UInt8] = body.bytes
         var truncated = body.cut
         if !body.bytes.isEmpty {
-            let encoding = contentEncoding.lowercased()
+            let encoding = contentEncoding
             let inflated: Inflate.Output? = body.bytes.withUnsafeBytes { raw in
-                switch encoding {
-                case "gzip", "x-gzip": Inflate.gunzip(raw, limit: cap)
-                case "deflate": Inflate.zlibOrRaw(raw, limit: cap)
-                default: nil
+                if encoding.equalsIgnoringASCIICase("gzip") || encoding.equalsIgnoringASCIICase("x-gzip") {
+                    Inflate.gunzip(raw, limit: cap)
+                } else if encoding.equalsIgnoringASCIICase("deflate") {
+                    Inflate.zlibOrRaw(raw, limit: cap)
+                } else {
+                    nil
                 }
             }
             if let inflated {
@@ -63,6 +65,13 @@ enum BodyPreview {
         var message = Message(headers: headers, trailers: trailers, bodySize: body.wireSize, bodyTruncated: truncated)
         setBody(&message, decoded, cut: truncated)
         return message
+    }
+
+    /// A message whose body preview is the collected bytes in base64 whatever they are (gRPC payloads).
+    static func base64Message(headers: [Header], trailers: [Header], body: BodyCollector) -> Message {
+        Message(
+            headers: headers, trailers: trailers, bodySize: body.wireSize,
+            body: body.bytes.withUnsafeBytes { base64Encoded($0) }, bodyEncoding: "base64", bodyTruncated: body.cut)
     }
 
     /// Fills `body`/`bodyEncoding`: text when the bytes are UTF-8 (a character split by the cut is dropped).

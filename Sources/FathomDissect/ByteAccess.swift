@@ -60,6 +60,22 @@ extension String {
     }
 }
 
+extension String {
+    /// Whether the string is `lowercase` (an ASCII literal in lower case) ignoring ASCII case: `lowercased() ==`
+    /// without its allocation, for names with no letter that Unicode case mapping turns into ASCII (such as the
+    /// Kelvin sign into "k").
+    func equalsIgnoringASCIICase(_ lowercase: StaticString) -> Bool {
+        guard utf8.count == lowercase.utf8CodeUnitCount else { return false }
+        var k = 0
+        for byte in utf8 {
+            let folded = byte >= 65 && byte <= 90 ? byte + 32 : byte
+            if folded != lowercase.utf8Start[k] { return false }
+            k += 1
+        }
+        return true
+    }
+}
+
 /// Lowercase hexadecimal of bytes.
 func hexString<S: Sequence>(_ bytes: S) -> String where S.Element == UInt8 {
     let digits: [UInt8] = Array("0123456789abcdef".utf8)

@@ -29,6 +29,7 @@ public final class ConnectionSession {
 
     /// A call on this connection starting at `startNanoseconds`, travelling from `side` (the client for requests);
     /// its id is assigned when it is emitted.
+    @inline(__always)
     public func makeCall(proto: String, startNanoseconds: UInt64, from side: StreamSide = .client) -> Call {
         Call(
             id: "", ts: Int64(startNanoseconds / 1_000_000), node: emitter.node, captureSource: captureSource,
@@ -37,7 +38,8 @@ public final class ConnectionSession {
     }
 
     /// Hands a finished call to the sink.
-    public func emit(_ call: Call) {
+    @inline(__always)
+    public func emit(_ call: consuming Call) {
         emitter.emit(call)
     }
 
@@ -64,16 +66,20 @@ final class CallEmitter {
     let sink: any DissectionSink
     var statistics = DissectionStatistics()
     private var sequence: UInt64 = 0
+    /// "<node>-": ids are this and the sequence number.
+    private let idPrefix: String
 
     init(node: String, sink: any DissectionSink) {
         self.node = node
         self.sink = sink
+        idPrefix = node + "-"
     }
 
-    func emit(_ call: Call) {
-        var call = call
+    /// Takes the call over (no copy of it) to give it its id.
+    @inline(__always)
+    func emit(_ call: consuming Call) {
         sequence += 1
-        call.id = "\(node)-\(sequence)"
+        call.id = idPrefix + String(sequence)
         statistics.callsEmitted += 1
         statistics.callsByProtocol[call.proto, default: 0] += 1
         sink.emit(call: call)

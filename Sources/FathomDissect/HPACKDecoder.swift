@@ -35,6 +35,7 @@ struct HPACKDecoder {
     /// Decodes one complete header block.
     mutating func decode(_ block: UnsafeRawBufferPointer) throws(Failure) -> [Header] {
         var headers: [Header] = []
+        headers.reserveCapacity(16)  // one allocation for a typical block instead of five as it grows
         var offset = 0
         while offset < block.count {
             let first = block[offset]

@@ -3,8 +3,9 @@ import FathomModel
 /// HTTP/1.0 and 1.1: keep-alive, pipelining (requests and responses paired first in, first out), Content-Length,
 /// chunked, read-until-close, bodiless HEAD/1xx/204/304 responses, and upgrades to WebSocket and h2c.
 final class HTTP1Dissector: StreamDissector {
-    /// One request or response being parsed or waiting for its partner.
-    struct Exchange {
+    /// One request or response being parsed or waiting for its partner. A class: it goes from the side parsing it to
+    /// the queue of requests and into the call by reference, where a struct would copy its head's strings each time.
+    final class Exchange {
         var head: HTTPHead
         var body: BodyCollector
         var trailers: [Header] = []
@@ -15,6 +16,14 @@ final class HTTP1Dissector: StreamDissector {
         var gap: Bool
         /// The message ended before its framing said it would (connection closed or lost).
         var incomplete = false
+
+        init(head: HTTPHead, body: BodyCollector, startNanoseconds: UInt64, size: Int, gap: Bool) {
+            self.head = head
+            self.body = body
+            self.startNanoseconds = startNanoseconds
+            self.size = size
+            self.gap = gap
+        }
     }
 
     enum Framing: Equatable {
@@ -244,7 +253,7 @@ final class HTTP1Dissector: StreamDissector {
     /// The message on `side` is complete: queue a request, or pair a response with the oldest request.
     private func complete(_ side: StreamSide, _ session: ConnectionSession) {
         let s = side.rawValue
-        guard var message = sides[s].message.take() else { return }
+        guard let message = sides[s].message.take() else { return }
         message.endNanoseconds = session.nowNanoseconds
         if side == .client {
             let upgrading = !message.head.upgrade.isEmpty && !message.incomplete

@@ -15,7 +15,9 @@ final class HTTP2Dissector: StreamDissector {
 
     static let preface: StaticString = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 
-    private struct Stream {
+    /// A class: the table hands out a reference to update in place, where a struct would be moved out of the
+    /// dictionary and back on every frame.
+    private final class Stream {
         var startNanoseconds: UInt64
         var endNanoseconds: UInt64 = 0
         var requestHeaders: [Header] = []
@@ -32,6 +34,12 @@ final class HTTP2Dissector: StreamDissector {
         var gap = false
         /// The response ended before the request was seen (directions arrive out of order): waits for it.
         var responseEnded = false
+
+        init(startNanoseconds: UInt64, cap: Int) {
+            self.startNanoseconds = startNanoseconds
+            requestBody = BodyCollector(cap: cap)
+            responseBody = BodyCollector(cap: cap)
+        }
     }
 
     /// A header block split over HEADERS/PUSH_PROMISE and CONTINUATION frames.
@@ -59,7 +67,7 @@ final class HTTP2Dissector: StreamDissector {
         cap = configuration.bodyPreviewLimit
         maxStreams = max(configuration.maxPendingMessagesPerConnection, 1)
         if let upgradeRequest {
-            var stream = makeStream(start: upgradeRequest.startNanoseconds)
+            let stream = Stream(startNanoseconds: upgradeRequest.startNanoseconds, cap: cap)
             var headers = [
                 Header(name: ":method", value: upgradeRequest.method),
                 Header(name: ":path", value: upgradeRequest.query.isEmpty ? upgradeRequest.path : "\(upgradeRequest.path)?\(upgradeRequest.query)"),
@@ -75,10 +83,6 @@ final class HTTP2Dissector: StreamDissector {
         let length = min(bytes.count, preface.utf8CodeUnitCount)
         for k in 0..<length where bytes[k] != preface.utf8Start[k] { return .noMatch }
         return length == preface.utf8CodeUnitCount ? .senderIsClient : .needMoreData
-    }
-
-    private func makeStream(start: UInt64) -> Stream {
-        Stream(startNanoseconds: start, requestBody: BodyCollector(cap: cap), responseBody: BodyCollector(cap: cap))
     }
 
     func parse(_ bytes: UnsafeRawBufferPointer, from side: StreamSide, session: ConnectionSession) -> Int {
@@ -138,18 +142,18 @@ final class HTTP2Dissector: StreamDissector {
         switch type {
         case 0:  // DATA
             guard let data = unpadded(payload, flags: flags) else { return lose(side, session) }
-            guard streams[streamID] != nil else {
+            guard let stream = streams[streamID] else {
                 session.countUnparsable(payload.count, protocolName: "http2")
                 return
             }
             if side == .client {
-                streams[streamID]?.requestBody.append(data)
-                streams[streamID]?.requestGRPC.consume(data)
-                streams[streamID]?.requestSize += payload.count
+                stream.requestBody.append(data)
+                stream.requestGRPC.consume(data)
+                stream.requestSize += payload.count
             } else {
-                streams[streamID]?.responseBody.append(data)
-                streams[streamID]?.responseGRPC.consume(data)
-                streams[streamID]?.responseSize += payload.count
+                stream.responseBody.append(data)
+                stream.responseGRPC.consume(data)
+                stream.responseSize += payload.count
             }
             if flags & 0x1 != 0, side == .server { responseEnded(streamID, session) }
         case 1, 5:  // HEADERS, PUSH_PROMISE
@@ -185,8 +189,8 @@ final class HTTP2Dissector: StreamDissector {
                 pendingBlocks[s] = block
             }
         case 3:  // RST_STREAM
-            guard streams[streamID] != nil else { return }
-            streams[streamID]?.resetCode = payload.u32(0) ?? 0
+            guard let stream = streams[streamID] else { return }
+            stream.resetCode = payload.u32(0) ?? 0
             complete(streamID, session)
         case 7:  // GOAWAY: streams above the last one the sender processed will not be answered
             if let last = payload.u32(0) {
@@ -209,39 +213,40 @@ final class HTTP2Dissector: StreamDissector {
         }
         if block.isPushPromise { return }  // decoded only to keep the table in step
         let id = block.streamID
-        if streams[id] == nil {
-            // The server answering a stream whose request was not seen (capture started later).
-            openStream(id, start: session.nowNanoseconds, session)
-        }
+        // A stream the server answers whose request was not seen (capture started later) opens here.
+        let stream = streams[id] ?? openStream(id, start: session.nowNanoseconds, session)
         let size = block.fragment.count + 9
-        if afterGap[side.rawValue] { streams[id]?.gap = true }
+        if afterGap[side.rawValue] { stream.gap = true }
         if side == .client {
-            if streams[id]?.requestHeaders.isEmpty ?? true {
-                streams[id]?.requestHeaders = headers
+            if stream.requestHeaders.isEmpty {
+                stream.requestHeaders = headers
                 // A stream the response opened started when its request was sent, which may be earlier.
-                if let start = streams[id]?.startNanoseconds { streams[id]?.startNanoseconds = min(start, session.nowNanoseconds) }
+                stream.startNanoseconds = min(stream.startNanoseconds, session.nowNanoseconds)
             } else {
-                streams[id]?.requestTrailers = headers
+                stream.requestTrailers = headers
             }
-            streams[id]?.requestSize += size
-            if streams[id]?.responseEnded == true { complete(id, session) }
+            stream.requestSize += size
+            if stream.responseEnded { complete(id, session) }
         } else {
             let informational = headers.first { $0.name == ":status" }.map { $0.value.hasPrefix("1") } ?? false
             if informational { return }
-            if streams[id]?.responseHeaders.isEmpty ?? true {
-                streams[id]?.responseHeaders = headers
+            if stream.responseHeaders.isEmpty {
+                stream.responseHeaders = headers
             } else {
-                streams[id]?.responseTrailers = headers
+                stream.responseTrailers = headers
             }
-            streams[id]?.responseSize += size
+            stream.responseSize += size
             if block.endStream { responseEnded(id, session) }
         }
     }
 
     /// Opens a stream; at the bound the oldest open stream is emitted as it stands.
-    private func openStream(_ id: UInt32, start: UInt64, _ session: ConnectionSession) {
+    @discardableResult
+    private func openStream(_ id: UInt32, start: UInt64, _ session: ConnectionSession) -> Stream {
         if streams.count >= maxStreams, let oldest = streams.keys.min() { complete(oldest, session) }
-        streams[id] = makeStream(start: start)
+        let stream = Stream(startNanoseconds: start, cap: cap)
+        streams[id] = stream
+        return stream
     }
 
     /// DATA/HEADERS payload without its padding, nil when the padding is inconsistent.
@@ -289,14 +294,14 @@ final class HTTP2Dissector: StreamDissector {
     private func lose(_ side: StreamSide, _ session: ConnectionSession) {
         lost[side.rawValue] = true
         pendingBlocks[side.rawValue] = nil
-        for id in streams.keys { streams[id]?.gap = true }
+        for stream in streams.values { stream.gap = true }
     }
 
     func gap(from side: StreamSide, length: Int, session: ConnectionSession) {
         resynchronising[side.rawValue] = true
         afterGap[side.rawValue] = true
         pendingBlocks[side.rawValue] = nil
-        for id in streams.keys { streams[id]?.gap = true }
+        for stream in streams.values { stream.gap = true }
     }
 
     func finish(session: ConnectionSession) {
@@ -307,14 +312,14 @@ final class HTTP2Dissector: StreamDissector {
 
     /// The server ended the stream: the call is complete unless its request has not been seen yet.
     private func responseEnded(_ id: UInt32, _ session: ConnectionSession) {
-        guard streams[id]?.requestHeaders.isEmpty == true, !lost[StreamSide.client.rawValue] else {
+        guard let stream = streams[id], stream.requestHeaders.isEmpty, !lost[StreamSide.client.rawValue] else {
             return complete(id, session)
         }
-        streams[id]?.responseEnded = true
+        stream.responseEnded = true
     }
 
     private func complete(_ id: UInt32, _ session: ConnectionSession) {
-        guard var stream = streams.removeValue(forKey: id) else { return }
+        guard let stream = streams.removeValue(forKey: id) else { return }
         stream.endNanoseconds = session.nowNanoseconds
         session.emit(call(stream, session))
     }
@@ -323,14 +328,15 @@ final class HTTP2Dissector: StreamDissector {
         func pseudo(_ headers: [Header], _ name: String) -> String? { headers.first { $0.name == name }?.value }
         let request = stream.requestHeaders
         let response = stream.responseHeaders
-        let contentType = request.first { $0.name.lowercased() == "content-type" }?.value ?? ""
+        let contentType = request.first { $0.name.equalsIgnoringASCIICase("content-type") }?.value ?? ""
         let isGRPC = contentType.hasPrefix("application/grpc")
         var call = session.makeCall(proto: isGRPC ? "grpc" : "http2", startNanoseconds: stream.startNanoseconds)
         call.method = pseudo(request, ":method") ?? ""
         let target = pseudo(request, ":path") ?? ""
-        if let question = target.firstIndex(of: "?") {
+        // Split at the first "?" byte, as HTTP/1 targets are (a Character search costs grapheme breaking).
+        if let question = target.utf8.firstIndex(of: UInt8(ascii: "?")) {
             call.path = String(target[..<question])
-            call.query = String(target[target.index(after: question)...])
+            call.query = String(target[target.utf8.index(after: question)...])
         } else {
             call.path = target
         }
@@ -344,30 +350,26 @@ final class HTTP2Dissector: StreamDissector {
         if hasResponse { call.latencyMs = milliseconds(from: stream.startNanoseconds, to: stream.endNanoseconds) }
         let httpStatus = Int(pseudo(response, ":status") ?? "") ?? 0
         var info = HTTPInfo(version: "HTTP/2", host: pseudo(request, ":authority") ?? "")
-        let requestEncoding = request.first { $0.name.lowercased() == "content-encoding" }?.value ?? ""
-        let responseEncoding = response.first { $0.name.lowercased() == "content-encoding" }?.value ?? ""
-        var requestMessage = BodyPreview.message(
-            headers: request, trailers: stream.requestTrailers, body: stream.requestBody,
-            contentEncoding: isGRPC ? "" : requestEncoding, cap: cap)
-        var responseMessage = BodyPreview.message(
-            headers: response, trailers: stream.responseTrailers, body: stream.responseBody,
-            contentEncoding: isGRPC ? "" : responseEncoding, cap: cap)
-        if isGRPC {
+        func message(_ headers: [Header], _ trailers: [Header], _ body: BodyCollector) -> Message {
             // gRPC payloads are kept raw: always base64.
-            requestMessage.body = stream.requestBody.bytes.withUnsafeBytes { base64Encoded($0) }
-            requestMessage.bodyEncoding = "base64"
-            responseMessage.body = stream.responseBody.bytes.withUnsafeBytes { base64Encoded($0) }
-            responseMessage.bodyEncoding = "base64"
+            if isGRPC { return BodyPreview.base64Message(headers: headers, trailers: trailers, body: body) }
+            let encoding = headers.first { $0.name.equalsIgnoringASCIICase("content-encoding") }?.value ?? ""
+            return BodyPreview.message(
+                headers: headers, trailers: trailers, body: body, contentEncoding: encoding, cap: cap)
+        }
+        let requestMessage = message(request, stream.requestTrailers, stream.requestBody)
+        let responseMessage = message(response, stream.responseTrailers, stream.responseBody)
+        if isGRPC {
             let trailers = stream.responseTrailers.isEmpty ? response : stream.responseTrailers
             let grpcStatus = trailers.first { $0.name == "grpc-status" }.flatMap { Int($0.value) }
             call.status = grpcStatus ?? 0
             if grpcStatus == nil, hasResponse, httpStatus != 200 {
                 call.status = 2  // UNKNOWN: the HTTP layer failed (RFC: map non-200 to a gRPC code)
             }
-            let parts = call.path.split(separator: "/", omittingEmptySubsequences: true)
+            let parts = call.path.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: true)
             call.grpc = GRPCInfo(
-                service: parts.count >= 2 ? String(parts[parts.count - 2]) : "",
-                method: parts.last.map(String.init) ?? "", status: call.status,
+                service: parts.count >= 2 ? String(Substring(parts[parts.count - 2])) : "",
+                method: parts.last.map { String(Substring($0)) } ?? "", status: call.status,
                 message: percentDecoded(trailers.first { $0.name == "grpc-message" }?.value ?? ""),
                 requestMessages: stream.requestGRPC.messages, responseMessages: stream.responseGRPC.messages)
         } else {

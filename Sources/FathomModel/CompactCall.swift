@@ -31,13 +31,24 @@ extension Endpoint {
 
 extension Call {
     public var compact: CompactCall {
-        var marks: [String] = []
-        if flags.gap { marks.append("gap") }
-        if flags.truncated { marks.append("truncated") }
-        if flags.noResponse { marks.append("no_response") }
-        if flags.noRequest { marks.append("no_request") }
-        return CompactCall(
+        CompactCall(
             id: id, ts: ts, proto: proto, src: src.compact, dst: dst.compact, method: method, path: path, status: status,
-            latency_ms: (latencyMs * 1000).rounded() / 1000, flags: marks.isEmpty ? nil : marks)
+            latency_ms: compactLatency, flags: flags.marks)
+    }
+
+    /// The latency in the compact form: rounded to the microsecond.
+    var compactLatency: Double { (latencyMs * 1000).rounded() / 1000 }
+}
+
+extension CallFlags {
+    /// The compact form's flags, nil when nothing is missing or cut.
+    var marks: [String]? {
+        guard gap || truncated || noResponse || noRequest else { return nil }
+        var marks: [String] = []
+        if gap { marks.append("gap") }
+        if truncated { marks.append("truncated") }
+        if noResponse { marks.append("no_response") }
+        if noRequest { marks.append("no_request") }
+        return marks
     }
 }

@@ -37,16 +37,18 @@ public final class PacketFileReader {
     public private(set) var tornTail: TornTail?
 
     let maximumBlockLength: Int
-    private let fileDescriptor: Int32  // -1 when reading from memory
-    private var storage: UnsafeMutableRawPointer
-    private var capacity: Int
+    let fileDescriptor: Int32  // -1 when reading from memory
+    var storage: UnsafeMutableRawPointer
+    var capacity: Int
     /// Bytes of `storage` holding file data.
-    private var count = 0
+    var count = 0
     /// Index in `storage` of the next unread byte.
     var cursor = 0
     /// File offset of `storage[0]`.
-    private var storageOffset: UInt64 = 0
-    private var sourceExhausted = false
+    var storageOffset: UInt64 = 0
+    var sourceExhausted = false
+    /// Set by `readAheadDirectly()`: the file arrives in chunks read ahead on a thread, and `storage` points into them.
+    var readAhead: DirectReadAhead?
     /// Length of the block last handed out, skipped at the start of the next call.
     var pendingSkip = 0
     private var finished = false
@@ -104,7 +106,7 @@ public final class PacketFileReader {
     }
 
     deinit {
-        storage.deallocate()
+        if readAhead == nil { storage.deallocate() }  // else it owns the buffers `storage` points into
         if fileDescriptor >= 0 { POSIX.closeFile(fileDescriptor) }
     }
 
@@ -180,6 +182,7 @@ public final class PacketFileReader {
     func available(_ length: Int) throws(PacketFileError) -> Bool {
         if count - cursor >= length { return true }
         if sourceExhausted { return false }
+        if let readAhead { return try availableReadingAhead(length, from: readAhead) }
         if cursor > 0 {
             storage.copyMemory(from: storage + cursor, byteCount: count - cursor)  // regions may overlap
             storageOffset += UInt64(cursor)

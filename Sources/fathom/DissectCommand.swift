@@ -28,6 +28,8 @@ struct DissectCommand: ParsableCommand {
             } catch {
                 throw CommandFailure("\(file): \(error)")
             }
+            // Each file is read whole, once: ahead, on a thread, around the page cache.
+            reader.readAheadDirectly()
             do {
                 while let record = try reader.next() { engine.process(record.metadata, record.bytes) }
             } catch {
@@ -67,7 +69,7 @@ private final class PrintingSink: DissectionSink {
         }
         switch format {
         case .jsonl:
-            call.compact.appendJSON(to: &output)
+            call.appendCompactJSON(to: &output)
             output.append(UInt8(ascii: "\n"))
             if output.count >= 64 << 10 { writeOutput() }
         case .table:

@@ -25,6 +25,31 @@ final class CompactCallJSONTests: XCTestCase {
             var ours: [UInt8] = []
             c.compact.appendJSON(to: &ours)
             XCTAssertEqual(String(decoding: ours, as: UTF8.self), String(decoding: try encoder.encode(c.compact), as: UTF8.self))
+            var direct: [UInt8] = []
+            c.appendCompactJSON(to: &direct)
+            XCTAssertEqual(direct, ours)
+        }
+    }
+
+    /// Latencies are written from their digits, not through `String(Double)`: every rounding of them must still read
+    /// as JSONEncoder writes it, from a microsecond to hours, and odd values (not rounded) too.
+    func testLatenciesMatchJSONEncoder() throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes, .sortedKeys]
+        var random: UInt64 = 0x9E37_79B9_7F4A_7C15
+        var latencies: [Double] = [0.001, 0.01, 0.1, 0.999, 1.001, 10.05, 0.0005, 999_999.999, 1e9 + 0.5, 123_456_789_012.5]
+        for _ in 0..<20_000 {
+            random = random &* 6364136223846793005 &+ 1442695040888963407
+            let magnitude = [1_000, 100_000, 10_000_000, 10_000_000_000][Int(random >> 62)]
+            latencies.append(Double(Int(random >> 20) % magnitude) / 1000 + Double(random >> 61) / 10_000_000)
+        }
+        for latency in latencies {
+            let c = call(path: "/", latency: latency)
+            var ours: [UInt8] = []
+            c.appendCompactJSON(to: &ours)
+            XCTAssertEqual(
+                String(decoding: ours, as: UTF8.self), String(decoding: try encoder.encode(c.compact), as: UTF8.self),
+                "latency \(latency)")
         }
     }
 }
