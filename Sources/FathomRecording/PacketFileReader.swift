@@ -141,7 +141,7 @@ public final class PacketFileReader {
     /// start past what was read (some were never handed over): `resumeAtEnd()` then reads the gap from the file.
     /// Invalidates the record `next()` returned last.
     public func supply(_ bytes: UnsafeRawBufferPointer, at fileOffset: UInt64) -> Bool {
-        guard failure == nil, fileDescriptor >= 0 else { return false }
+        guard failure == nil, fileDescriptor >= 0, readAhead == nil else { return false }
         let end = storageOffset + UInt64(count)
         guard fileOffset <= end else { return false }
         let known = Int(end - fileOffset)
