@@ -83,13 +83,6 @@ final class CallsWriter: @unchecked Sendable {
         condition.unlock()
     }
 
-    /// Whether nothing is queued or being written.
-    var isIdle: Bool {
-        condition.lock()
-        defer { condition.unlock() }
-        return jobs.isEmpty && !writing
-    }
-
     private func run() {
         while true {
             condition.lock()

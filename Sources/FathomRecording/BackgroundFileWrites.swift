@@ -62,13 +62,6 @@ final class BackgroundFileWrites: @unchecked Sendable {
         thread.start()
     }
 
-    /// Jobs queued or being written.
-    var pending: Int {
-        condition.lock()
-        defer { condition.unlock() }
-        return queued.count + (writing ? 1 : 0)
-    }
-
     /// Whether the file system refused a direct write (whole pages now go through the page cache).
     var refusedDirectWrites: Bool {
         condition.lock()
