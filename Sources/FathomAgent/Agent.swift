@@ -37,7 +37,7 @@ public final class Agent {
         dissection = LiveDissection(
             catalog: store.catalog, recording: store.statistics, calls: calls, node: configuration.nodeName,
             ownEndpoint: (configuration.listenHost, configuration.listenPort), attribution: attribution.makeIngest(),
-            feedBufferBytes: recording.writeBufferBytes, logger: logger)
+            feedBufferBytes: recording.writeBufferBytes, readsDirectly: recording.directWrites, logger: logger)
         dissection.setEnabled(configuration.liveDissection)
         store.tap = dissection.feed
         snapshots = try Snapshots(

@@ -13,6 +13,9 @@ enum POSIX {
 
     static var lastErrno: Int32 { errno }
 
+    /// "Invalid argument": what a file system that does not allow direct I/O answers.
+    static let invalidArgument = EINVAL
+
     /// Writes all of `bytes` at file offset `offset`; returns 0 or the errno of the failed write and how much went out.
     static func writeAll(_ fd: Int32, _ bytes: UnsafeRawBufferPointer, at offset: UInt64) -> (errno: Int32, written: Int) {
         guard let base = bytes.baseAddress else { return (0, 0) }
@@ -61,6 +64,26 @@ enum POSIX {
     #else
     static let directFlag: Int32 = 0o40000
     #endif
+
+    /// What direct I/O needs aligned: buffer addresses, file offsets and lengths.
+    static let directAlignment = 4096
+
+    /// Reads at most `count` bytes at `offset` with one read (O_DIRECT reads must stay aligned, so a short read is
+    /// not continued: it can only mean the end of the file); returns the byte count or -errno.
+    static func readOnceAt(_ fd: Int32, _ destination: UnsafeMutableRawPointer, _ count: Int, _ offset: UInt64) -> Int {
+        while true {
+            let n = pread(fd, destination, count, off_t(offset))
+            if n >= 0 { return n }
+            if errno != EINTR { return -Int(errno) }
+        }
+    }
+
+    /// Turns direct I/O (O_DIRECT) on or off for an open file; false when the flags cannot be changed.
+    static func setDirect(_ fd: Int32, _ on: Bool) -> Bool {
+        let flags = fcntl(fd, F_GETFL)
+        guard flags >= 0 else { return false }
+        return fcntl(fd, F_SETFL, on ? flags | directFlag : flags & ~directFlag) == 0
+    }
 
     /// Opens an existing file for direct (O_DIRECT) writes; -1 where the file system does not allow them (tmpfs).
     static func openForDirectWriting(_ path: String) -> Int32 {

@@ -22,13 +22,12 @@ extension PacketFileReader {
     /// `readAheadDirectly()` with chunks of `chunkSize` bytes, each after `headroom` bytes where the unparsed tail of
     /// the previous chunk is copied (both multiples of the 4096-byte direct I/O alignment).
     func readAheadDirectly(chunkSize: Int, headroom: Int) -> Bool {
-        guard readAhead == nil, fileDescriptor >= 0, count == 0, storageOffset == 0, !sourceExhausted,
-            let directFlag = DirectReadAhead.directFlag
+        guard readAhead == nil, fileDescriptor >= 0, count == 0, storageOffset == 0, !sourceExhausted
         else { return false }
         var info = stat()
         guard fstat(fileDescriptor, &info) == 0, (info.st_mode & S_IFMT) == S_IFREG else { return false }
         // A second open file description of the same file: O_DIRECT is a property of the description.
-        let direct = open("/proc/self/fd/\(fileDescriptor)", O_RDONLY | O_CLOEXEC | directFlag)
+        let direct = open("/proc/self/fd/\(fileDescriptor)", O_RDONLY | O_CLOEXEC | POSIX.directFlag)
         guard direct >= 0 else { return false }
         readAhead = DirectReadAhead(
             descriptor: direct, chunkSize: chunkSize, headroom: headroom, spill: storage, spillCapacity: capacity)
@@ -64,17 +63,6 @@ final class DirectReadAhead {
     static let defaultChunkSize = 2 << 20
     /// Room for the tail of a chunk before the next one: packets of any common snap length (256 KiB) fit.
     static let defaultHeadroom = 1 << 20
-    /// The open(2) flag for direct I/O, which Glibc's Swift module does not export; nil where unknown.
-    static let directFlag: Int32? = {
-        #if os(Linux) && arch(x86_64)
-        return 0o40000
-        #elseif os(Linux) && (arch(arm64) || arch(arm))
-        return 0o200000
-        #else
-        return nil
-        #endif
-    }()
-
     let queue: ReadAheadQueue
     /// The chunk the reader's window points into, given back when the window moves on.
     private var current: Int?
@@ -147,7 +135,7 @@ final class ReadAheadQueue: @unchecked Sendable {
 
     /// Two buffers: one the reader parses, one the thread fills.
     static let bufferCount = 2
-    static let alignment = 4096
+    static let alignment = POSIX.directAlignment
 
     let headroom: Int
     private let chunkSize: Int
@@ -251,9 +239,8 @@ final class ReadAheadQueue: @unchecked Sendable {
                 break
             } else if errno == EINTR {
                 continue
-            } else if errno == EINVAL, isDirect, let flag = DirectReadAhead.directFlag {
-                let flags = fcntl(descriptor, F_GETFL)
-                guard flags >= 0, fcntl(descriptor, F_SETFL, flags & ~flag) == 0 else { return (total, EINVAL) }
+            } else if errno == EINVAL, isDirect {
+                guard POSIX.setDirect(descriptor, false) else { return (total, EINVAL) }
                 isDirect = false
             } else {
                 return (total, errno)

@@ -49,6 +49,9 @@ public final class PacketFileReader {
     var sourceExhausted = false
     /// Set by `readAheadDirectly()`: the file arrives in chunks read ahead on a thread, and `storage` points into them.
     var readAhead: DirectReadAhead?
+    /// Set by `readDirectly()`: refills bypass the page cache. `storageOffset` then stays aligned, so a refill starts
+    /// at an aligned file offset and address.
+    private(set) var readsDirectly = false
     /// Length of the block last handed out, skipped at the start of the next call.
     var pendingSkip = 0
     private var finished = false
@@ -70,8 +73,8 @@ public final class PacketFileReader {
         self.fileDescriptor = fd
         self.maximumBlockLength = maximumBlockLength
         // One megabyte, or less for a small file: segments and snapshots are often read many at a time.
-        capacity = Int(min(POSIX.fileSize(descriptor: fd) ?? 0, 1 << 20)) + 4096
-        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 8)
+        capacity = Self.roundedUpToPages(Int(min(POSIX.fileSize(descriptor: fd) ?? 0, 1 << 20)) + 1)
+        storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: POSIX.directAlignment)
         do {
             format = try Self.detectFormat(try Self.readMagic(fd: fd))
         } catch {
@@ -147,24 +150,27 @@ public final class PacketFileReader {
         let known = Int(end - fileOffset)
         guard known < bytes.count, let base = bytes.baseAddress else { return true }
         let fresh = bytes.count - known
-        if cursor > 0 {
-            storage.copyMemory(from: storage + cursor, byteCount: count - cursor)  // regions may overlap
-            storageOffset += UInt64(cursor)
-            count -= cursor
-            cursor = 0
-        }
-        if count + fresh > capacity {
-            let larger = UnsafeMutableRawPointer.allocate(byteCount: max(count + fresh, capacity * 2), alignment: 8)
-            larger.copyMemory(from: storage, byteCount: count)
-            storage.deallocate()
-            storage = larger
-            capacity = max(count + fresh, capacity * 2)
-        }
+        compact()
+        reserve(count + fresh)
         (storage + count).copyMemory(from: base + known, byteCount: fresh)
         count += fresh
         finished = false
         tornTail = nil
         sourceExhausted = true
+        return true
+    }
+
+    /// Refills bypass the page cache (O_DIRECT) from now on, in reads of up to `chunkSize` bytes. For a reader that
+    /// follows a recording written with direct I/O: its bytes are not in the page cache, and reading them through it
+    /// costs a page cache fill and a copy, more CPU than parsing them. A file system that refuses direct reads is read
+    /// buffered again. Call before the first `next()`; false, changing nothing, when it is too late or not possible.
+    @discardableResult
+    public func readDirectly(chunkSize: Int = 2 << 20) -> Bool {
+        guard !readsDirectly, readAhead == nil, fileDescriptor >= 0, storageOffset == 0, count == 0,
+            POSIX.setDirect(fileDescriptor, true)
+        else { return false }
+        readsDirectly = true
+        reserve(chunkSize)
         return true
     }
 
@@ -183,27 +189,55 @@ public final class PacketFileReader {
         if count - cursor >= length { return true }
         if sourceExhausted { return false }
         if let readAhead { return try availableReadingAhead(length, from: readAhead) }
-        if cursor > 0 {
-            storage.copyMemory(from: storage + cursor, byteCount: count - cursor)  // regions may overlap
-            storageOffset += UInt64(cursor)
-            count -= cursor
-            cursor = 0
-        }
-        if length > capacity {
-            let larger = UnsafeMutableRawPointer.allocate(byteCount: max(length, capacity * 2), alignment: 8)
-            larger.copyMemory(from: storage, byteCount: count)
-            storage.deallocate()
-            storage = larger
-            capacity = max(length, capacity * 2)
-        }
-        while count < length && !sourceExhausted {
-            let wanted = capacity - count
-            let n = POSIX.readAt(fileDescriptor, storage + count, wanted, storageOffset + UInt64(count))
-            if n < 0 { throw PacketFileError(.io(errno: Int32(-n)), at: storageOffset + UInt64(count)) }
-            count += n
-            if n < wanted { sourceExhausted = true }
+        compact()
+        reserve(cursor + length)
+        while count - cursor < length && !sourceExhausted {
+            if readsDirectly {
+                // From the page holding the first missing byte: bytes already held there are read again.
+                let start = count & ~(POSIX.directAlignment - 1)
+                let wanted = capacity - start
+                let n = POSIX.readOnceAt(fileDescriptor, storage + start, wanted, storageOffset + UInt64(start))
+                if n == -Int(POSIX.invalidArgument), POSIX.setDirect(fileDescriptor, false) {
+                    readsDirectly = false
+                    continue
+                }
+                if n < 0 { throw PacketFileError(.io(errno: Int32(-n)), at: storageOffset + UInt64(start)) }
+                count = max(count, start + n)
+                if n < wanted { sourceExhausted = true }
+            } else {
+                let wanted = capacity - count
+                let n = POSIX.readAt(fileDescriptor, storage + count, wanted, storageOffset + UInt64(count))
+                if n < 0 { throw PacketFileError(.io(errno: Int32(-n)), at: storageOffset + UInt64(count)) }
+                count += n
+                if n < wanted { sourceExhausted = true }
+            }
         }
         return count - cursor >= length
+    }
+
+    /// Moves the unread bytes to the front of `storage`; reading directly, to the same place within their page.
+    private func compact() {
+        let shift = readsDirectly ? cursor & ~(POSIX.directAlignment - 1) : cursor
+        guard shift > 0 else { return }
+        storage.copyMemory(from: storage + shift, byteCount: count - shift)  // regions may overlap
+        storageOffset += UInt64(shift)
+        count -= shift
+        cursor -= shift
+    }
+
+    /// Grows `storage` to hold at least `bytes` bytes (whole pages, page-aligned, as direct reads need).
+    private func reserve(_ bytes: Int) {
+        guard bytes > capacity else { return }
+        let larger = Self.roundedUpToPages(max(bytes, capacity * 2))
+        let grown = UnsafeMutableRawPointer.allocate(byteCount: larger, alignment: POSIX.directAlignment)
+        grown.copyMemory(from: storage, byteCount: count)
+        storage.deallocate()
+        storage = grown
+        capacity = larger
+    }
+
+    private static func roundedUpToPages(_ bytes: Int) -> Int {
+        (bytes + POSIX.directAlignment - 1) & ~(POSIX.directAlignment - 1)
     }
 
     /// Ends iteration: whatever is left after the cursor is an incomplete block.
