@@ -32,6 +32,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     private var readingSequence: UInt64 = 0
     /// The next segment to read; segments before it were read or belong to an earlier run.
     private var nextSequence: UInt64
+    /// Whether segments are read back with direct I/O (the recording writes them so: they are not in the page cache).
+    private let readsDirectly: Bool
 
     private enum State { case idle, running, stopping, stopped }
 
@@ -57,9 +59,11 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     init(
         catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String,
         ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil,
-        feedBufferBytes: Int = PcapngWriter.defaultBufferCapacity, feedBuffers: Int = 32, logger: Logger
+        feedBufferBytes: Int = PcapngWriter.defaultBufferCapacity, feedBuffers: Int = 32, readsDirectly: Bool = false,
+        logger: Logger
     ) {
         self.catalog = catalog
+        self.readsDirectly = readsDirectly
         self.recording = recording
         writer = CallsWriter(calls: calls, logger: logger)
         self.logger = logger
@@ -167,8 +171,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             do {
                 remaining -= try dissectAll(current, limit: remaining)
             } catch {
-                logger.warning("live dissection skips the rest of segment \(readingSequence): \(error)")
-                counters.unreadableSegments.add(1, ordering: .relaxed)
+                skipUnreadable(readingSequence, error)
                 finishSegment()
                 continue
             }
@@ -187,7 +190,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             do {
                 _ = try dissectAll(current, limit: .max)
             } catch {
-                counters.unreadableSegments.add(1, ordering: .relaxed)
+                skipUnreadable(readingSequence, error)
             }
             finishSegment()
         }
@@ -223,7 +226,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 if let current = reader {
                     current.resumeAtEnd()
                     do { _ = try dissectAll(current, limit: .max) } catch {
-                        counters.unreadableSegments.add(1, ordering: .relaxed)
+                        skipUnreadable(readingSequence, error)
                     }
                     finishSegment()
                 }
@@ -237,8 +240,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 continue
             }
             do { _ = try dissectAll(current, limit: .max) } catch {
-                logger.warning("live dissection skips the rest of segment \(readingSequence): \(error)")
-                counters.unreadableSegments.add(1, ordering: .relaxed)
+                skipUnreadable(readingSequence, error)
                 finishSegment()
             }
         }
@@ -260,16 +262,23 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             counters.segmentsMissed.add(next.sequence - nextSequence, ordering: .relaxed)
         }
         do {
-            reader = try PacketFileReader(path: next.path)
+            let opened = try PacketFileReader(path: next.path)
+            if readsDirectly { opened.readDirectly() }
+            reader = opened
             readingSequence = next.sequence
             nextSequence = next.sequence + 1
             return true
         } catch {
             // Deleted by retention between the listing and the open, or unreadable: count it and go on.
-            counters.unreadableSegments.add(1, ordering: .relaxed)
+            skipUnreadable(next.sequence, error)
             nextSequence = next.sequence + 1
             return true  // nothing to read there; the caller moves on
         }
+    }
+
+    private func skipUnreadable(_ sequence: UInt64, _ error: any Error) {
+        logger.warning("live dissection skips the rest of segment \(sequence): \(error)")
+        counters.unreadableSegments.add(1, ordering: .relaxed)
     }
 
     private func finishSegment() {
@@ -385,8 +394,8 @@ final class Collector: DissectionSink {
 
     /// The engine's connection ids ("<node>-c<n>") restart with each run: calls and flows get this run's prefix.
     private func qualified(_ connectionID: String) -> String {
-        guard let last = connectionID.split(separator: "-").last, !connectionID.isEmpty else { return connectionID }
-        return "\(idPrefix)-\(last)"
+        guard let dash = connectionID.lastIndex(of: "-") else { return connectionID }
+        return idPrefix + connectionID[dash...]
     }
 
     func learned(name: String, for ip: String) { attribution?.learned(name: name, for: ip) }
