@@ -24,6 +24,11 @@ public final class CallsDatabase: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
             // Scans read pages straight from the mapping instead of one read() per page.
             try db.execute(sql: "PRAGMA mmap_size = 4294967296")
+            // A new database gets 32 KiB pages (an existing one keeps its own). A call with a few KB of body preview
+            // then fits one page instead of spilling into an overflow page, and the WAL and its checkpoints write
+            // eight times fewer frames: `fathom synthetic-store --response-body-bytes 4000` took 35% less CPU than
+            // with SQLite's default 4 KiB, and the same with small bodies.
+            try db.execute(sql: "PRAGMA page_size = 32768")
         }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)

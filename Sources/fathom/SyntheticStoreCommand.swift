@@ -14,6 +14,8 @@ struct SyntheticStoreCommand: ParsableCommand {
     @Option(help: "Calls to generate.") var calls = 100_000
     @Option(help: "Flows to generate (one per 10 calls by default).") var flows: Int?
     @Option(help: "Time of the newest call, ms since the epoch (default: now). Calls are 1 ms apart.") var newestMs: Int64?
+    @Option(help: "Size of each response body preview (default: a small JSON object).") var responseBodyBytes: Int?
+    @Option(help: "Calls per transaction.") var batch = 10_000
 
     static let paths = ["/api/v1/checkout", "/api/v1/cart/items", "/healthz", "/api/v2/users/42", "/static/app.js", "/api/v1/orders"]
 
@@ -22,9 +24,13 @@ struct SyntheticStoreCommand: ParsableCommand {
         let newest = newestMs ?? Int64(Date().timeIntervalSince1970 * 1000)
         let oldest = newest - Int64(calls) + 1
         let flowCount = flows ?? max(calls / 10, 1)
-        let batch = 10_000
+        let responseBody = responseBodyBytes.map { String(repeating: "x", count: $0) }
         for first in stride(from: 0, to: max(calls, flowCount), by: batch) {
-            let callBatch = (first..<max(first, min(first + batch, calls))).map { Self.call($0, ts: oldest + Int64($0)) }
+            let callBatch = (first..<max(first, min(first + batch, calls))).map {
+                var call = Self.call($0, ts: oldest + Int64($0))
+                if let responseBody { call.response = Message(headers: call.response?.headers ?? [], bodySize: responseBody.utf8.count, body: responseBody) }
+                return call
+            }
             let flowBatch = (first..<max(first, min(first + batch, flowCount))).map { Self.flow($0, start: oldest + Int64($0) * 10) }
             try store.insert(callBatch, flows: flowBatch)
         }
