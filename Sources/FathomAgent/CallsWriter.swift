@@ -18,7 +18,7 @@ final class CallsWriter: @unchecked Sendable {
     }
 
     /// Calls waiting at most; each carries up to two body previews, so this bounds the queue's memory too.
-    static let defaultMaximumQueuedCalls = 20_000
+    static let defaultMaximumQueuedCalls = 5_000
 
     private let calls: CallsDatabase
     private let logger: Logger
