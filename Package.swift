@@ -109,7 +109,7 @@ let package = Package(
             name: "fathom",
             dependencies: [
                 "FathomAgent", "FathomCapture", "FathomRecording", "FathomDissect", "FathomKFL", "FathomMCP", "FathomStore",
-                "FathomAttribution", "CFathomBPF",
+                "FathomAttribution",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]

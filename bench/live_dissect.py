@@ -84,6 +84,8 @@ def one_run(work):
             steady = steady + 1 if done == stored and after.get("fathom_dissection_lag_seconds", 0) == 0 else 0
             stored = done
         cpu = cpu_seconds(agent.pid) - cpu0
+        with open(f"/proc/{agent.pid}/status") as f:
+            peak_kb = next(int(line.split()[1]) for line in f if line.startswith("VmHWM:"))
     finally:
         agent.send_signal(signal.SIGTERM)
         agent.wait(60)
@@ -104,6 +106,7 @@ def one_run(work):
         "gaps": after.get("fathom_dissection_gaps_total", 0),
         "unreadable": after.get("fathom_dissection_unreadable_segments_total", 0),
         "warnings": warnings,
+        "peak_mb": peak_kb / 1024,
     }
 
 
@@ -135,11 +138,11 @@ def main():
     print(f"live dissection benchmark: HTTP/1.1 (nginx, wrk -c{CONNECTIONS}, ~4 KB responses) over loopback, "
           f"{SECONDS} s x {RUNS} runs")
     print(f"{'run':<5}{'wrk req/s':>11}{'calls ok':>10}{'missing':>9}{'agent CPU s':>13}{'calls/s per core':>18}"
-          f"{'ring lost':>11}{'overflows':>11}{'lag s':>7}{'gaps':>7}{'unreadable':>12}")
+          f"{'ring lost':>11}{'overflows':>11}{'lag s':>7}{'gaps':>7}{'unreadable':>12}{'peak RSS MB':>13}")
     for i, r in enumerate(runs):
         print(f"{i + 1:<5}{r['wrk_rate']:>11,.0f}{r['ok']:>10,}{r['missing']:>9,}{r['cpu']:>13.2f}"
               f"{r['per_core']:>18,.0f}{r['ring_lost']:>11.0f}{r['overflows']:>11.0f}{r['lag']:>7.2f}"
-              f"{r['gaps']:>7.0f}{r['unreadable']:>12.0f}")
+              f"{r['gaps']:>7.0f}{r['unreadable']:>12.0f}{r['peak_mb']:>13.0f}")
     print(f"median: {median(r['per_core'] for r in runs):,.0f} HTTP/1.1 calls dissected per second per core of agent CPU "
           f"(wrk offered {median(r['wrk_rate'] for r in runs):,.0f} req/s); "
           f"calls missing in all runs: {sum(r['missing'] for r in runs)}")

@@ -3,7 +3,6 @@
  * before the response recorded on another), so the drainer peeks at every ring's head and picks the oldest. */
 #include "CFathomBPF.h"
 #include <errno.h>
-#include <malloc.h>
 #include <linux/bpf.h>
 #include <stdlib.h>
 #include <sys/epoll.h>
@@ -119,10 +118,4 @@ int fathom_thread_set_nice(int nice)
 {
 	/* With PRIO_PROCESS, Linux takes a thread id and sets that thread alone. */
 	return setpriority(PRIO_PROCESS, (id_t)syscall(SYS_gettid), nice) == 0 ? 0 : -errno;
-}
-
-void fathom_heap_keep(int mmap_threshold, int trim_threshold)
-{
-	mallopt(M_MMAP_THRESHOLD, mmap_threshold);
-	mallopt(M_TRIM_THRESHOLD, trim_threshold);
 }

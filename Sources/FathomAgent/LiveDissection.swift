@@ -211,6 +211,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
             engine.process(record.metadata, record.bytes)
             newest = record.metadata.timestampNanoseconds
             done += 1
+            if collector.isFull { store() }
         }
         return done
     }
@@ -350,6 +351,7 @@ final class Collector: DissectionSink {
     /// Names both ends of each call before it is stored; nil in tests without attribution.
     let attribution: IngestAttribution?
     private var sequence: UInt64 = 0
+    /// Calls since the last batch, at most `batchLimit` once the owner checks `isFull` after each packet.
     private var pending: [Call] = []
     /// The newest record of each flow since the last batch, in first-seen order.
     private var flows: [Flow] = []
@@ -400,10 +402,18 @@ final class Collector: DissectionSink {
 
     func learned(name: String, for ip: String) { attribution?.learned(name: name, for: ip) }
 
+    /// Calls a batch holds at most: catching up, one pass of the dissection loop finds tens of thousands of calls,
+    /// and holding them all (with their body previews) cost hundreds of megabytes.
+    static let batchLimit = 1_000
+
+    var isFull: Bool { pending.count >= Self.batchLimit }
+
     func take() -> (calls: [Call], flows: [Flow], own: Int) {
         defer {
-            pending.removeAll(keepingCapacity: true)
-            flows.removeAll(keepingCapacity: true)
+            // Not keeping capacity: the batch goes on holding this buffer, so keeping it would allocate another of
+            // the same size for every batch, however few calls it then holds.
+            pending = []
+            flows = []
             flowIndex.removeAll(keepingCapacity: true)
             own = 0
         }

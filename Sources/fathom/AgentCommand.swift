@@ -1,5 +1,4 @@
 import ArgumentParser
-import CFathomBPF
 import FathomAgent
 import Foundation
 import Logging
@@ -58,10 +57,6 @@ struct AgentCommand: AsyncParsableCommand {
         configuration.bearerToken = try token ?? tokenFile.map {
             try String(contentsOfFile: $0, encoding: .utf8).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        // Live dissection allocates and frees batches of calls of a few megabytes many times a second. Mapped and
-        // unmapped each time (glibc's default past 128 KiB), every page of them cost a fault and a clear: ~7% of
-        // the agent's CPU under load. Kept in the heap, they are reused.
-        fathom_heap_keep(32 << 20, 64 << 20)
         let agent: Agent
         do {
             agent = try Agent(configuration: configuration, logger: logger)

@@ -44,9 +44,6 @@ int fathom_rings_epoll(const int *fds, int count);
 int fathom_rings_wait(int epfd, int timeout_ms);
 /* Sets the calling thread's nice value (the drainer's, above the rest of the agent). 0 or -errno. */
 int fathom_thread_set_nice(int nice);
-/* Allocations below `mmap_threshold` come from the heap, and free heap is handed back to the system only past
- * `trim_threshold` (glibc's mallopt). */
-void fathom_heap_keep(int mmap_threshold, int trim_threshold);
 
 /* tc clsact attach/detach on an interface; `ingress` 1 or 0. 0 or -errno. */
 int fathom_bpf_tc_attach(int ifindex, int ingress, int prog_fd);
