@@ -1,6 +1,6 @@
 """`make bench`: live dissection throughput, HTTP/1.1 calls per second per core of the agent's own CPU, without loss.
 
-nginx serves a ~4 KB file inside a network namespace of its own and wrk loads it over loopback (keep-alive, a few
+nginx serves a file (4 KB, or LIVE_BODY_BYTES) inside a network namespace of its own and wrk loads it over loopback (keep-alive, a few
 connections) for a bounded time. Every call is recorded at both local sockets (client and server) and stored once;
 calls are counted by their path, so other traffic on the machine does not count (its capture cost does, a little).
 Figures per run: wrk's completed requests and rate; the agent's CPU seconds over the run, up to the moment its
@@ -24,6 +24,8 @@ FATHOM = os.path.join(ROOT, os.environ.get("FATHOM", ".build/release/fathom"))
 SECONDS = int(os.environ.get("LIVE_SECONDS", "10"))
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 CONNECTIONS = int(os.environ.get("LIVE_CONNECTIONS", "8"))
+# Every call's response body is kept as its preview: its size sets what the calls database writes per call.
+BODY_BYTES = int(os.environ.get("LIVE_BODY_BYTES", "4000"))
 NETNS = "fathom-bench-live"
 PORT = 48423
 CATCH_UP_SECONDS = 60
@@ -37,7 +39,7 @@ def in_netns(command):
 def start_nginx(work):
     os.makedirs(f"{work}/www", exist_ok=True)
     with open(f"{work}/www/item.txt", "w") as f:
-        f.write("x" * 4000 + "\n")
+        f.write("x" * BODY_BYTES + "\n")
     with open(f"{work}/nginx.conf", "w") as f:
         f.write(f"""worker_processes 1;
 pid {work}/nginx.pid;
@@ -135,7 +137,7 @@ def main():
             runs = [one_run(work) for _ in range(RUNS)]
         finally:
             cleanup(work)
-    print(f"live dissection benchmark: HTTP/1.1 (nginx, wrk -c{CONNECTIONS}, ~4 KB responses) over loopback, "
+    print(f"live dissection benchmark: HTTP/1.1 (nginx, wrk -c{CONNECTIONS}, {BODY_BYTES + 1}-byte responses) over loopback, "
           f"{SECONDS} s x {RUNS} runs")
     print(f"{'run':<5}{'wrk req/s':>11}{'calls ok':>10}{'missing':>9}{'agent CPU s':>13}{'calls/s per core':>18}"
           f"{'ring lost':>11}{'overflows':>11}{'lag s':>7}{'gaps':>7}{'unreadable':>12}{'peak RSS MB':>13}")

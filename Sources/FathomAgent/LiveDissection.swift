@@ -176,13 +176,8 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 continue
             }
             if remaining == 0 { return true }
-            // At the end of what is written: a segment no longer open will not grow, so move on. One the catalog
-            // does not list is open if nothing later is listed (opened from the feed before the catalog was next
-            // published), else it was deleted.
-            let segments = catalog.segments()
-            let open = segments.first { $0.sequence == readingSequence }?.isOpen
-                ?? !segments.contains { $0.sequence > readingSequence }
-            if open {
+            // At the end of what is written: a segment no longer open will not grow, so move on.
+            if isOpen(readingSequence) {
                 current.resumeAtEnd()
                 return false
             }
@@ -233,7 +228,11 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 }
                 guard nextSequence <= chunk.sequence, openNextSegment(atMost: chunk) else { break }
             }
-            guard let current = reader, readingSequence == chunk.sequence else { continue }  // read from the file already
+            guard let current = reader, readingSequence == chunk.sequence else {
+                // Read from the file already, or the segment could not be opened yet: then the file must be read.
+                if reader == nil { complete = false }
+                continue
+            }
             guard current.supply(chunk.bytes, at: chunk.offset) else {
                 counters.feedGaps.add(1, ordering: .relaxed)
                 current.resumeAtEnd()
@@ -259,22 +258,36 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         } else {
             return false
         }
-        if next.sequence > nextSequence {
-            counters.segmentsMissed.add(next.sequence - nextSequence, ordering: .relaxed)
-        }
+        let opened: PacketFileReader
         do {
-            let opened = try PacketFileReader(path: next.path)
-            if readsDirectly { opened.readDirectly() }
-            reader = opened
-            readingSequence = next.sequence
-            nextSequence = next.sequence + 1
-            return true
+            opened = try PacketFileReader(path: next.path)
+        } catch where error.kind == .truncatedFileHeader && isOpen(next.sequence) {
+            return false  // created, but its first block is not written yet: the next pass opens it
         } catch {
             // Deleted by retention between the listing and the open, or unreadable: count it and go on.
+            noteMissed(upTo: next.sequence)
             skipUnreadable(next.sequence, error)
             nextSequence = next.sequence + 1
             return true  // nothing to read there; the caller moves on
         }
+        if readsDirectly { opened.readDirectly() }
+        noteMissed(upTo: next.sequence)
+        reader = opened
+        readingSequence = next.sequence
+        nextSequence = next.sequence + 1
+        return true
+    }
+
+    /// Segments before `sequence` not read yet are gone (retention deleted them first).
+    private func noteMissed(upTo sequence: UInt64) {
+        if sequence > nextSequence { counters.segmentsMissed.add(sequence - nextSequence, ordering: .relaxed) }
+    }
+
+    /// Whether the recording is still writing segment `sequence`. One the catalog does not list is open if nothing
+    /// later is listed (opened from the feed before the catalog was next published), else it was deleted.
+    private func isOpen(_ sequence: UInt64) -> Bool {
+        let segments = catalog.segments()
+        return segments.first { $0.sequence == sequence }?.isOpen ?? !segments.contains { $0.sequence > sequence }
     }
 
     private func skipUnreadable(_ sequence: UInt64, _ error: any Error) {

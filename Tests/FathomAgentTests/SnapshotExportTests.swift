@@ -108,10 +108,3 @@ extension PacketRecord {
         }
     }
 }
-
-/// A directory under /tmp removed when the test ends.
-private final class TemporaryDirectory {
-    let path = NSTemporaryDirectory() + "/fathom-export-\(UUID().uuidString)"
-    init() throws { try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true) }
-    deinit { try? FileManager.default.removeItem(atPath: path) }
-}
