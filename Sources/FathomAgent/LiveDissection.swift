@@ -377,16 +377,15 @@ final class Collector: DissectionSink {
         self.attribution = attribution
     }
 
-    func emit(call: Call) {
+    func emit(call: consuming Call) {
         if call.dst.port == ownEndpoint.port
             && (call.dst.ip == ownEndpoint.host || ["0.0.0.0", "::"].contains(ownEndpoint.host))
         {
             own += 1
             return
         }
-        var call = call
         sequence += 1
-        call.id = "\(idPrefix)-\(sequence)"
+        call.id = idPrefix + "-" + String(sequence)
         call.connectionID = qualified(call.connectionID)
         attribution?.attribute(&call)
         pending.append(call)

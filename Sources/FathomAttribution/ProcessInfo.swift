@@ -22,7 +22,7 @@ public struct ProcessRecord: Sendable, Equatable {
 
     /// The name users know the process by: the executable's file name, else `comm` (which the kernel truncates).
     public var name: String {
-        if let executable, let last = executable.split(separator: "/").last, !last.isEmpty {
+        if let executable, case let last = executable[(executable.lastIndex(of: "/").map(executable.index(after:)) ?? executable.startIndex)...], !last.isEmpty {
             // A deleted executable reads as "/usr/bin/app (deleted)".
             return String(last.hasSuffix(" (deleted)") ? last.dropLast(10) : last)
         }

@@ -58,8 +58,8 @@ public struct DissectorRegistration: Sendable {
 
 /// Where the engine delivers its results.
 public protocol DissectionSink: AnyObject {
-    /// A finished call.
-    func emit(call: Call)
+    /// A finished call, handed over (a call is large: copying it costs a retain and a release of each of its fields).
+    func emit(call: consuming Call)
     /// A finished connection record.
     func emit(flow: Flow)
     /// A DNS answer mapped `ip` to `name` (the name that was asked), for attribution.

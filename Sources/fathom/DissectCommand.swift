@@ -61,7 +61,7 @@ private final class PrintingSink: DissectionSink {
         self.database = database
     }
 
-    func emit(call: Call) {
+    func emit(call: consuming Call) {
         if database != nil {
             batch.append(call)
             if batch.count >= 1000 { try? flush() }

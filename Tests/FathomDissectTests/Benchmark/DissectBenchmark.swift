@@ -18,7 +18,7 @@ func threadCPUSeconds() -> Double {
 final class CountingSink: DissectionSink {
     var calls = 0
     var flows = 0
-    func emit(call: Call) { calls += 1 }
+    func emit(call: consuming Call) { calls += 1 }
     func emit(flow: Flow) { flows += 1 }
 }
 

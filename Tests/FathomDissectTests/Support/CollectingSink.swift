@@ -7,7 +7,7 @@ final class CollectingSink: DissectionSink {
     var flows: [Flow] = []
     var names: [(ip: String, name: String)] = []
 
-    func emit(call: Call) { calls.append(call) }
+    func emit(call: consuming Call) { calls.append(call) }
     func emit(flow: Flow) { flows.append(flow) }
     func learned(name: String, for ip: String) { names.append((ip, name)) }
 }
