@@ -301,7 +301,9 @@ def test_read_only_data_dir_is_a_clear_error(root, tmp_path):
 def test_full_disk_counts_drops_and_resumes(root, agents, tmp_path):
     mount = tmp_path / "small"
     mount.mkdir()
-    run("mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount))
+    # Room for the calls database the agent creates at start (32 KiB pages: ~1.5 MB with its WAL while the schema is
+    # written), and little more: the flood fills the rest.
+    run("mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount))
     try:
         agent = agents(mount / "data", "--capture", "ebpf", "--segment-bytes", "262144",
                        "--retention-bytes", str(64 << 20))
