@@ -130,7 +130,7 @@ final class BackgroundFileWrites: @unchecked Sendable {
         if job.directBytes > 0 && !refused {
             let result = POSIX.writeAll(
                 directFileDescriptor, UnsafeRawBufferPointer(start: job.buffer, count: job.directBytes), at: job.offset)
-            if result.errno == EINVAL && result.written == 0 {
+            if result.errno == POSIX.invalidArgument && result.written == 0 {
                 refused = true  // the file system takes no direct writes after all: page cache it is
                 from = 0
             } else if result.errno != 0 {

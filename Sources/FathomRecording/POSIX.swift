@@ -65,8 +65,12 @@ enum POSIX {
     static let directFlag: Int32 = 0o40000
     #endif
 
-    /// What direct I/O needs aligned: buffer addresses, file offsets and lengths.
+    /// What direct I/O needs aligned: buffer addresses, file offsets and lengths. 4096 satisfies every common block
+    /// device and file system.
     static let directAlignment = 4096
+
+    /// `bytes` rounded up to whole direct-I/O pages.
+    static func wholePages(_ bytes: Int) -> Int { (bytes + directAlignment - 1) & ~(directAlignment - 1) }
 
     /// Reads at most `count` bytes at `offset` with one read (O_DIRECT reads must stay aligned, so a short read is
     /// not continued: it can only mean the end of the file); returns the byte count or -errno.

@@ -135,7 +135,6 @@ final class ReadAheadQueue: @unchecked Sendable {
 
     /// Two buffers: one the reader parses, one the thread fills.
     static let bufferCount = 2
-    static let alignment = POSIX.directAlignment
 
     let headroom: Int
     private let chunkSize: Int
@@ -153,7 +152,7 @@ final class ReadAheadQueue: @unchecked Sendable {
         self.chunkSize = chunkSize
         self.headroom = headroom
         buffers = (0..<ReadAheadQueue.bufferCount).map { _ in
-            UnsafeMutableRawPointer.allocate(byteCount: headroom + chunkSize, alignment: ReadAheadQueue.alignment)
+            UnsafeMutableRawPointer.allocate(byteCount: headroom + chunkSize, alignment: POSIX.directAlignment)
         }
         free = Array(buffers.indices)
     }
@@ -234,7 +233,7 @@ final class ReadAheadQueue: @unchecked Sendable {
             let n = pread(descriptor, data + total, chunkSize - total, off_t(offset) + off_t(total))
             if n > 0 {
                 total += n
-                if n % ReadAheadQueue.alignment != 0, isDirect { break }
+                if n % POSIX.directAlignment != 0, isDirect { break }
             } else if n == 0 {
                 break
             } else if errno == EINTR {

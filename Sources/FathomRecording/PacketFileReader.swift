@@ -73,7 +73,7 @@ public final class PacketFileReader {
         self.fileDescriptor = fd
         self.maximumBlockLength = maximumBlockLength
         // One megabyte, or less for a small file: segments and snapshots are often read many at a time.
-        capacity = Self.roundedUpToPages(Int(min(POSIX.fileSize(descriptor: fd) ?? 0, 1 << 20)) + 1)
+        capacity = POSIX.wholePages(Int(min(POSIX.fileSize(descriptor: fd) ?? 0, 1 << 20)) + 1)
         storage = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: POSIX.directAlignment)
         do {
             format = try Self.detectFormat(try Self.readMagic(fd: fd))
@@ -228,7 +228,7 @@ public final class PacketFileReader {
     /// Grows `storage` to hold at least `bytes` bytes (whole pages, page-aligned, as direct reads need).
     private func reserve(_ bytes: Int) {
         guard bytes > capacity else { return }
-        let larger = Self.roundedUpToPages(max(bytes, capacity * 2))
+        let larger = POSIX.wholePages(max(bytes, capacity * 2))
         let grown = UnsafeMutableRawPointer.allocate(byteCount: larger, alignment: POSIX.directAlignment)
         grown.copyMemory(from: storage, byteCount: count)
         storage.deallocate()
@@ -236,9 +236,6 @@ public final class PacketFileReader {
         capacity = larger
     }
 
-    private static func roundedUpToPages(_ bytes: Int) -> Int {
-        (bytes + POSIX.directAlignment - 1) & ~(POSIX.directAlignment - 1)
-    }
 
     /// Ends iteration: whatever is left after the cursor is an incomplete block.
     func endOfFile() -> PacketRecord? {

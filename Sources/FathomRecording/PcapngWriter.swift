@@ -108,9 +108,6 @@ public final class PcapngWriter {
     /// refused a direct write).
     public var writesDirectly: Bool { directFileDescriptor >= 0 }
 
-    /// Page size and alignment of direct writes; 4096 satisfies every common block device and file system.
-    static let directAlignment = 4096
-
     /// Starts a section on `fileDescriptor` (an empty file opened for writing); nothing is written before a flush.
     /// `directFileDescriptor`, when not -1, is the same file opened with O_DIRECT (see the type's comment).
     /// `written`, when given, is called with each write's bytes (valid only during the call; they may end inside a
@@ -124,14 +121,13 @@ public final class PcapngWriter {
         output = nil
         self.written = written
         capacity = Self.roundedCapacity(bufferCapacity)
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: Self.directAlignment)
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: POSIX.directAlignment)
         encodeSectionHeader(application: application)
     }
 
     /// At least two pages, in whole pages, so a full buffer always holds a whole page past the carried one.
     private static func roundedCapacity(_ requested: Int) -> Int {
-        let pages = (max(requested, 2 * directAlignment) + directAlignment - 1) / directAlignment
-        return pages * directAlignment
+        POSIX.wholePages(max(requested, 2 * POSIX.directAlignment))
     }
 
     /// Starts a section whose bytes go to `output` at each flush (it returns 0, or an errno to fail the writer).
@@ -142,7 +138,7 @@ public final class PcapngWriter {
         self.output = output
         written = nil
         capacity = Self.roundedCapacity(bufferCapacity)
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: Self.directAlignment)
+        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: POSIX.directAlignment)
         encodeSectionHeader(application: application)
     }
 
@@ -223,7 +219,7 @@ public final class PcapngWriter {
 
     /// Hands the buffer to the background thread and goes on in a spare one.
     private func submit(completeBlocks: Bool) {
-        let wholePages = used & ~(Self.directAlignment - 1)
+        let wholePages = used & ~(POSIX.directAlignment - 1)
         let end = !completeBlocks && wholePages > carried ? wholePages : used
         var commit: BackgroundFileWrites.Commit?
         if end == used {
@@ -242,7 +238,7 @@ public final class PcapngWriter {
         let keepsWrittenPage = end == used
         let from = keepsWrittenPage ? wholePages : end
         let next = spareBuffers.popLast()
-            ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: Self.directAlignment)
+            ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: POSIX.directAlignment)
         next.copyMemory(from: buffer + from, byteCount: used - from)
         buffer = next
         bufferOffset &+= UInt64(from)
@@ -380,7 +376,7 @@ public final class PcapngWriter {
         }
         if used + length > capacity {
             let larger = UnsafeMutableRawPointer.allocate(
-                byteCount: Self.roundedCapacity(used + length), alignment: Self.directAlignment)
+                byteCount: Self.roundedCapacity(used + length), alignment: POSIX.directAlignment)
             larger.copyMemory(from: buffer, byteCount: used)  // the bytes kept
             buffer.deallocate()
             buffer = larger
