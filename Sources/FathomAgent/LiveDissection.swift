@@ -228,11 +228,7 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
                 }
                 guard nextSequence <= chunk.sequence, openNextSegment(atMost: chunk) else { break }
             }
-            guard let current = reader, readingSequence == chunk.sequence else {
-                // Read from the file already, or the segment could not be opened yet: then the file must be read.
-                if reader == nil { complete = false }
-                continue
-            }
+            guard let current = reader, readingSequence == chunk.sequence else { continue }  // read from the file already
             guard current.supply(chunk.bytes, at: chunk.offset) else {
                 counters.feedGaps.add(1, ordering: .relaxed)
                 current.resumeAtEnd()
@@ -261,8 +257,6 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         let opened: PacketFileReader
         do {
             opened = try PacketFileReader(path: next.path)
-        } catch where error.kind == .truncatedFileHeader && isOpen(next.sequence) {
-            return false  // created, but its first block is not written yet: the next pass opens it
         } catch {
             // Deleted by retention between the listing and the open, or unreadable: count it and go on.
             noteMissed(upTo: next.sequence)

@@ -383,6 +383,9 @@ public final class SegmentStore: PacketSink {
         let newest = openOnDisk?.lastPacketNanoseconds ?? closed.last?.lastPacketNanoseconds
         statistics.oldestPacketNanoseconds.store(oldest ?? 0, ordering: .relaxed)
         statistics.newestPacketNanoseconds.store(newest ?? 0, ordering: .relaxed)
-        catalog.replace(with: open.map { closed + [$0] } ?? closed)
+        // The open segment is listed once its first bytes are in the file: writes finish on a background thread, and
+        // a reader that opened an empty file would find no pcapng header to read.
+        let listedOpen = open.flatMap { $0.bytes > 0 ? $0 : nil }
+        catalog.replace(with: listedOpen.map { closed + [$0] } ?? closed)
     }
 }

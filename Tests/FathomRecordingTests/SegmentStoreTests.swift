@@ -86,6 +86,7 @@ final class SegmentStoreTests: XCTestCase {
         let first = packets[0].metadata.timestampNanoseconds
         append([packets[0]], to: store)
         store.tick(nowNanoseconds: first + 500_000_000)
+        store.settle()  // the tick's write finishes in the background; the segment is listed once it has
         XCTAssertEqual(store.segments().map(\.isOpen), [true])
         store.tick(nowNanoseconds: first + 1_000_000_000)
         XCTAssertEqual(store.segments().map(\.isOpen), [false])
