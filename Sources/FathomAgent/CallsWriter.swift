@@ -26,12 +26,13 @@ final class CallsWriter: @unchecked Sendable {
     private let condition = NSCondition()
     private var jobs: [Job] = []
     private var queuedCalls = 0
-    private var writing = false
     private var state: State = .idle
     /// Calls written to the database.
     let callsStored = Atomic<UInt64>(0)
-    /// Transactions that failed; their calls are lost and counted here by batch.
+    /// Transactions that failed: a batch's calls are lost; a retention deletion is tried again at the next one.
     let storeErrors = Atomic<UInt64>(0)
+    /// Calls of the batches that failed.
+    let callsLost = Atomic<UInt64>(0)
 
     private enum State { case idle, running, stopping, stopped }
 
@@ -95,7 +96,6 @@ final class CallsWriter: @unchecked Sendable {
             }
             let taken = jobs
             jobs.removeAll(keepingCapacity: true)
-            writing = true
             condition.unlock()
             var written = 0
             for job in taken {
@@ -104,15 +104,25 @@ final class CallsWriter: @unchecked Sendable {
                     write(batch, flows)
                     written += batch.count
                 case .deleteOlder(let milliseconds):
-                    _ = try? calls.deleteCalls(olderThan: milliseconds)
-                    _ = try? calls.deleteFlows(olderThan: milliseconds)
+                    deleteOlder(milliseconds)
                 }
             }
             condition.lock()
             queuedCalls -= written
-            writing = false
             condition.broadcast()
             condition.unlock()
+        }
+    }
+
+    /// A failed deletion is counted with the failed writes: the database then outgrows the recording's budget until
+    /// the next one succeeds.
+    private func deleteOlder(_ milliseconds: Int64) {
+        do {
+            _ = try calls.deleteCalls(olderThan: milliseconds)
+            _ = try calls.deleteFlows(olderThan: milliseconds)
+        } catch {
+            storeErrors.add(1, ordering: .relaxed)
+            logger.error("cannot delete calls and flows older than \(milliseconds) ms: \(error)")
         }
     }
 
@@ -122,6 +132,7 @@ final class CallsWriter: @unchecked Sendable {
             callsStored.add(UInt64(batch.count), ordering: .relaxed)
         } catch {
             storeErrors.add(1, ordering: .relaxed)
+            callsLost.add(UInt64(batch.count), ordering: .relaxed)
             logger.error("cannot store \(batch.count) calls and \(flows.count) flows: \(error)")
         }
     }
