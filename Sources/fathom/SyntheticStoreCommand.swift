@@ -19,6 +19,11 @@ struct SyntheticStoreCommand: ParsableCommand {
 
     static let paths = ["/api/v1/checkout", "/api/v1/cart/items", "/healthz", "/api/v2/users/42", "/static/app.js", "/api/v1/orders"]
 
+    func validate() throws {
+        guard batch >= 1 else { throw ValidationError("--batch must be at least 1") }
+        guard (responseBodyBytes ?? 0) >= 0 else { throw ValidationError("--response-body-bytes cannot be negative") }
+    }
+
     func run() throws {
         let store = try CallsDatabase(path: db)
         let newest = newestMs ?? Int64(Date().timeIntervalSince1970 * 1000)
