@@ -97,10 +97,18 @@ public final class CallsDatabase: Sendable {
 
     /// Appends calls and upserts flows (by id) in one transaction: the live dissector's batch.
     public func insert(_ calls: [Call], flows: [Flow]) throws {
-        guard !calls.isEmpty || !flows.isEmpty else { return }
+        try insert(batches: [(calls, flows)])
+    }
+
+    /// Several batches in one transaction, in order (a flow in two batches ends as the later one has it). A commit
+    /// writes every page it touched to the WAL: few calls a commit cost a whole page per index each.
+    public func insert(batches: [(calls: [Call], flows: [Flow])]) throws {
+        guard batches.contains(where: { !$0.calls.isEmpty || !$0.flows.isEmpty }) else { return }
         try pool.write { db in
-            try insert(calls, in: db)
-            try upsert(flows, in: db)
+            for batch in batches {
+                try insert(batch.calls, in: db)
+                try upsert(batch.flows, in: db)
+            }
         }
     }
 
