@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # `make bench`, TLS: nginx serving HTTPS on loopback (one worker on CPU 0) under wrk (one thread on CPU 1, fixed
-# concurrency, keep-alive), with (a) no probes, (b) empty probes on the same hook points (bpftrace: SSL_read entry and
-# return, SSL_write entry; skipped when bpftrace is missing) and (c) the fathom agent. Prints requests/s, p50/p99
-# latency, nginx and agent CPU per request, and for (c) the TLS programs' hits and BPF time per request
-# (kernel.bpf_stats_enabled). Usage: tls.sh FATHOM [SECONDS] [CONNECTIONS]
+# concurrency, keep-alive), with (a) no probes, (b) empty probes on fathom's hook points (bpftrace, at the places
+# `fathom tls-status --probes` gives), (b0) empty probes where tools usually hook (SSL_read entry and return, SSL_write
+# entry: each hit single-steps the function's first instruction), both skipped when bpftrace is missing, and (c) the
+# fathom agent. Prints requests/s, p50/p99 latency, nginx and agent CPU per request, and for (c) the TLS programs'
+# hits and BPF time per request (kernel.bpf_stats_enabled). Usage: tls.sh FATHOM [SECONDS] [CONNECTIONS]
 set -euo pipefail
 fathom=$(realpath "${1:?usage: tls.sh FATHOM [SECONDS] [CONNECTIONS]}")
 seconds=${2:-10}
@@ -80,16 +81,28 @@ taskset -c 1 wrk -t1 -c"$connections" -d2s "https://127.0.0.1:$port/" >/dev/null
 a=$(measure)
 report "(a) no probes" "$a"
 
-b=""
-if command -v bpftrace >/dev/null; then
-	bpftrace -e "uprobe:$libssl:SSL_read {} uretprobe:$libssl:SSL_read {} uprobe:$libssl:SSL_write {}" >/dev/null 2>&1 &
+b="" b0=""
+attach_empty() { # a bpftrace script of empty probes (--unsafe: it cannot check instruction boundaries in a stripped libssl)
+	bpftrace --unsafe -e "$1" >/dev/null 2>&1 &
 	probes_pid=$!
 	sleep 5
-	b=$(measure)
-	report "(b) empty probes" "$b"
+}
+detach_empty() {
 	kill "$probes_pid"
 	wait "$probes_pid" 2>/dev/null || true
 	probes_pid=""
+}
+if command -v bpftrace >/dev/null; then
+	# fathom's places are file offsets, which are addresses too in a libssl whose code is loaded at its file offset.
+	attach_empty "$("$fathom" tls-status --probes "$libssl" | awk -v lib="$libssl" 'NR > 1 {
+		printf "%s:%s:%s {} ", ($4 == "return" ? "uretprobe" : "uprobe"), lib, $3 }')"
+	b=$(measure)
+	detach_empty
+	report "(b) empty probes, fathom's places" "$b"
+	attach_empty "uprobe:$libssl:SSL_read {} uretprobe:$libssl:SSL_read {} uprobe:$libssl:SSL_write {}"
+	b0=$(measure)
+	detach_empty
+	report "(b0) empty probes at SSL_read/SSL_write" "$b0"
 else
 	echo "(b) empty probes: skipped (bpftrace is not installed)"
 fi
@@ -120,7 +133,9 @@ awk -v r="$requests" -v runs=$((runs_after - runs_before)) -v ns=$((ns_after - n
 ra=$(awk '{ print $1 }' <<<"$a")
 rc=$(awk '{ print $1 }' <<<"$c")
 awk -v a="$ra" -v c="$rc" 'BEGIN { printf "cost per request above (a): %.1f µs (%.0f%% fewer req/s)\n", (1e6 / c - 1e6 / a), (1 - c / a) * 100 }'
-if [[ -n $b ]]; then
-	rb=$(awk '{ print $1 }' <<<"$b")
-	awk -v b="$rb" -v c="$rc" 'BEGIN { printf "cost per request above (b): %.1f µs (agent at %.0f%% of (b)'"'"'s req/s)\n", (1e6 / c - 1e6 / b), c / b * 100 }'
-fi
+for baseline in b b0; do
+	[[ -n ${!baseline} ]] || continue
+	rb=$(awk '{ print $1 }' <<<"${!baseline}")
+	awk -v b="$rb" -v c="$rc" -v name="$baseline" 'BEGIN {
+		printf "cost per request above (%s): %.1f µs (agent at %.0f%% of (%s)'"'"'s req/s)\n", name, (1e6 / c - 1e6 / b), c / b * 100, name }'
+done

@@ -6,6 +6,7 @@ struct ELFFile {
     struct Section {
         var name: String
         var type: UInt32
+        var flags: UInt64
         var address: UInt64
         var offset: UInt64
         var size: UInt64
@@ -50,20 +51,28 @@ struct ELFFile {
         let count = UInt64(try u16(0x3C))
         let namesIndex = UInt64(try u16(0x3E))
         guard entrySize >= 64 || count == 0 else { throw ParseError.truncated(what: "section header", offset: 0x3A) }
-        var raw: [(name: UInt32, type: UInt32, address: UInt64, offset: UInt64, size: UInt64)] = []
+        var raw: [(name: UInt32, type: UInt32, flags: UInt64, address: UInt64, offset: UInt64, size: UInt64)] = []
         for i in 0..<count {
             let (base, overflow) = tableOffset.addingReportingOverflow(i &* entrySize)
             guard !overflow else { throw ParseError.truncated(what: "section header \(i)", offset: tableOffset) }
-            raw.append((try u32(base), try u32(base + 4), try u64(base + 16), try u64(base + 24), try u64(base + 32)))
+            raw.append((try u32(base), try u32(base + 4), try u64(base + 8), try u64(base + 16), try u64(base + 24),
+                        try u64(base + 32)))
         }
         let names = namesIndex < raw.count ? raw[Int(namesIndex)] : nil
         sections = raw.map { entry in
             let name = names.flatMap { string(at: $0.offset, index: UInt64(entry.name), limit: $0.size) } ?? ""
-            return Section(name: name, type: entry.type, address: entry.address, offset: entry.offset, size: entry.size)
+            return Section(name: name, type: entry.type, flags: entry.flags, address: entry.address, offset: entry.offset,
+                           size: entry.size)
         }
     }
 
     func section(named name: String) -> Section? { sections.first { $0.name == name } }
+
+    /// The section holding machine code (SHF_EXECINSTR) at a file offset, if any.
+    func codeSection(containing offset: UInt64) -> Section? {
+        let executable: UInt64 = 0x4
+        return sections.first { $0.flags & executable != 0 && offset >= $0.offset && offset - $0.offset < $0.size }
+    }
 
     /// Defined function symbols of .symtab and .dynsym whose name passes `wanted` (given the raw name bytes, so that
     /// the many symbols of a large binary are not all turned into strings). Duplicates by name are dropped.

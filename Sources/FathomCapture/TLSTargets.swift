@@ -126,7 +126,7 @@ enum TLSDiscovery {
             // A libssl.so is used by programs that hand it their sockets; an executable (or other library) carrying
             // its own copy usually drives it through memory BIOs from its event loop (Node, Envoy, swift-nio-ssl).
             let memoryBIO = kind == nil
-            return TLSFileVerdict(kind: "openssl", probes: functions.flatMap { TLSProbe.openSSL($0, memoryBIO: memoryBIO) },
+            return TLSFileVerdict(kind: "openssl", probes: openSSLProbes(functions, code: MachineCode(elf), memoryBIO: memoryBIO),
                                   reason: nil)
         }
         let go = GoBinary(elf: elf)

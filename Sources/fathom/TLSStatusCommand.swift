@@ -1,5 +1,6 @@
 import ArgumentParser
 import FathomAgent
+import FathomCapture
 import Foundation
 
 /// `fathom tls-status`: which processes' TLS the running agent decrypts, and why the others are not visible.
@@ -11,8 +12,14 @@ struct TLSStatusCommand: ParsableCommand {
     @Option(help: "HOST:PORT of the agent's HTTP API.") var agent = "127.0.0.1:8421"
     @Option(help: "Bearer token of the agent's HTTP API.") var token: String?
     @Flag(help: "Print the agent's JSON as it is.") var json = false
+    @Option(help: ArgumentHelp("Print the uprobes the agent would attach to this file (a libssl, or a program with its own TLS code), without asking an agent.", valueName: "FILE"))
+    var probes: String?
 
     func run() throws {
+        if let probes {
+            try printPlan(TLSProbePlan(path: probes), of: probes)
+            return
+        }
         let (host, port) = try AgentCommand.parseListen(agent)
         let body = try SimpleHTTP.get(host: host, port: port, path: "/tls/targets", token: token)
         if json {
@@ -35,6 +42,16 @@ struct TLSStatusCommand: ParsableCommand {
         }
         let hooked = report.targets.filter(\.hooked).count
         print("\(report.targets.count) target(s), \(hooked) hooked, \(report.targets.count - hooked) not visible")
+    }
+
+    /// One line per uprobe: function, program, file offset (hex), entry or return.
+    private func printPlan(_ plan: TLSProbePlan, of path: String) throws {
+        if let reason = plan.reason { throw CommandFailure("\(path) (\(plan.kind)) cannot be hooked: \(reason)") }
+        guard !plan.probes.isEmpty else { throw CommandFailure("\(path) carries no TLS function fathom hooks") }
+        print("FUNCTION\tPROGRAM\tOFFSET\tKIND")
+        for probe in plan.probes {
+            print("\(probe.function)\t\(probe.program)\t0x\(String(probe.fileOffset, radix: 16))\t\(probe.returnProbe ? "return" : "entry")")
+        }
     }
 }
 

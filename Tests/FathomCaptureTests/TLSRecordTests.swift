@@ -134,9 +134,87 @@ final class TLSDiscoveryTests: XCTestCase {
         try XCTSkipUnless(FileManager.default.fileExists(atPath: path), "no libssl 3 on this machine")
         let verdict = TLSDiscovery.inspect(path: path, kind: "openssl")
         XCTAssertNil(verdict.reason)
-        XCTAssertEqual(Set(verdict.probes.map(\.function)), ["SSL_write", "SSL_write_ex", "SSL_read", "SSL_read_ex", "SSL_set_fd"])
-        XCTAssertEqual(verdict.probes.filter(\.returnProbe).map(\.function).sorted(), ["SSL_read", "SSL_read_ex"])
         XCTAssertTrue(verdict.probes.allSatisfy { $0.fileOffset > 0 })
+        XCTAssertTrue(verdict.probes.contains { $0.function == "SSL_set_fd" && $0.program == "tls_ssl_set_fd" })
+        // Every read and write is seen once, by an entry probe, and every read's end by a return probe: through the
+        // wrappers' common callee (one place for both) or at each wrapper.
+        let elf = try ELFFile(path: path)
+        let code = TLSDiscovery.MachineCode(elf)
+        for (plain, extended) in TLSDiscovery.wrapperPairs {
+            let both = verdict.probes.filter { $0.function == "\(plain)/\(extended)" }
+            if both.isEmpty {
+                XCTAssertEqual(Set(verdict.probes.map(\.function)).intersection([plain, extended]), [plain, extended])
+                continue
+            }
+            XCTAssertFalse(verdict.probes.contains { $0.function == plain || $0.function == extended })
+            XCTAssertEqual(Set(both.map(\.fileOffset)).count, 1)
+            XCTAssertNotNil(code.emulatedEntry(both[0].fileOffset), "the callee starts with an emulated instruction")
+            XCTAssertEqual(both.filter { !$0.returnProbe }.map(\.program), [extended == "SSL_read_ex" ? "tls_ssl_read_ex" : "tls_ssl_write_ex"])
+            XCTAssertEqual(both.filter(\.returnProbe).map(\.program), extended == "SSL_read_ex" ? ["tls_ssl_read_ex_return"] : [])
+        }
+    }
+
+    /// OpenSSL 3's wrappers as Debian builds them (SSL_read / SSL_read_ex and the function both call).
+    func testProbesMoveToTheCommonCalleeOfThinWrappers() {
+        // 0x00 SSL_read: sub $0x18,%rsp; mov %fs:0x28,%rax; mov %rax,8(%rsp); xor %eax,%eax; test %edx,%edx;
+        //      js +0x2f; mov %rsp,%rcx; movslq %edx,%rdx; call 0x80
+        // 0x40 SSL_read_ex: sub $8,%rsp; call 0x80
+        // 0x80 the callee: push %r13; push %r12; ...
+        var image = [UInt8](repeating: 0xCC, count: 0x100)
+        let read: [UInt8] = [0x48, 0x83, 0xEC, 0x18, 0x64, 0x48, 0x8B, 0x04, 0x25, 0x28, 0x00, 0x00, 0x00,
+                             0x48, 0x89, 0x44, 0x24, 0x08, 0x31, 0xC0, 0x85, 0xD2, 0x78, 0x2F, 0x48, 0x89, 0xE1,
+                             0x48, 0x63, 0xD2, 0xE8]
+        image.replaceSubrange(0..<read.count, with: read)
+        let readCall = read.count - 1
+        image.replaceSubrange(readCall + 1..<readCall + 5, with: le32(0x80 - (readCall + 5)))
+        image.replaceSubrange(0x40..<0x45, with: [0x48, 0x83, 0xEC, 0x08, 0xE8])
+        image.replaceSubrange(0x45..<0x49, with: le32(0x80 - 0x49))
+        image.replaceSubrange(0x80..<0x84, with: [0x41, 0x55, 0x41, 0x54])
+        let code = TLSDiscovery.MachineCode { offset, count in
+            offset < image.count ? Array(image[Int(offset)..<min(image.count, Int(offset) + count)]) : nil
+        }
+        XCTAssertEqual(code.firstCall(from: 0, argumentsUntouched: false), 0x80)
+        XCTAssertNil(code.firstCall(from: 0, argumentsUntouched: true), "SSL_read changes %rcx and %rdx first")
+        XCTAssertEqual(code.firstCall(from: 0x40, argumentsUntouched: true), 0x80)
+
+        let symbols = [ELFFile.Symbol(name: "SSL_read", fileOffset: 0, size: 0x40),
+                       ELFFile.Symbol(name: "SSL_read_ex", fileOffset: 0x40, size: 0x40)]
+        let probes = TLSDiscovery.openSSLProbes(symbols, code: code, memoryBIO: false)
+        XCTAssertEqual(probes.map(\.function), ["SSL_read/SSL_read_ex", "SSL_read/SSL_read_ex"])
+        XCTAssertEqual(probes.map(\.fileOffset), [0x80, 0x80])
+        XCTAssertEqual(probes.map(\.program), ["tls_ssl_read_ex", "tls_ssl_read_ex_return"])
+
+        // A callee that would need single-stepping too: each wrapper keeps its own probes at its entry.
+        image[0x80] = 0x48
+        let unmoved = TLSDiscovery.openSSLProbes(symbols, code: code, memoryBIO: false)
+        XCTAssertEqual(unmoved.map(\.function), ["SSL_read", "SSL_read", "SSL_read_ex", "SSL_read_ex"])
+        XCTAssertEqual(unmoved.map(\.fileOffset), [0, 0, 0x40, 0x40])
+        image[0x80] = 0x41
+
+        // SSL_read_ex touching an argument register before its call: no redirection.
+        image.replaceSubrange(0x40..<0x44, with: [0x48, 0x89, 0xE1, 0x90])  // mov %rsp,%rcx; nop
+        XCTAssertNil(code.firstCall(from: 0x40, argumentsUntouched: true))
+        XCTAssertEqual(TLSDiscovery.openSSLProbes(symbols, code: code, memoryBIO: false).map(\.fileOffset), [0, 0, 0x40, 0x40])
+    }
+
+    func testEntriesSkipAnEndbr64BeforeAnEmulatedPush() {
+        let functions: [[UInt8]] = [
+            [0x55, 0x48, 0x89, 0xE5],  // push %rbp
+            [0xF3, 0x0F, 0x1E, 0xFA, 0x41, 0x57],  // endbr64; push %r15
+            [0xF3, 0x0F, 0x1E, 0xFA, 0x48, 0x83, 0xEC, 0x08],  // endbr64; sub $8,%rsp
+            [0x48, 0x83, 0xEC, 0x08],  // sub $8,%rsp
+            [0xF3, 0x0F, 0x1E, 0xFA],  // endbr64 at the end of the code
+        ]
+        let entries = functions.map { bytes in
+            TLSDiscovery.MachineCode { offset, count in Array(bytes[Int(offset)..<min(bytes.count, Int(offset) + count)]) }
+                .emulatedEntry(0)
+        }
+        XCTAssertEqual(entries, [0, 4, nil, nil, nil])
+    }
+
+    private func le32(_ value: Int) -> [UInt8] {
+        let bits = UInt32(bitPattern: Int32(value))
+        return [UInt8(bits & 0xFF), UInt8(bits >> 8 & 0xFF), UInt8(bits >> 16 & 0xFF), UInt8(bits >> 24)]
     }
 
     func testAProgramWithoutTLSFunctionsIsPassedOverByItsStringTables() throws {
