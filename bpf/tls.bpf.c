@@ -56,9 +56,10 @@ struct tls_call {
 	__u64 buffer;
 	__u64 length;       /* write: the bytes asked for; read: unused */
 	__u64 read_bytes;   /* SSL_read_ex: where the library stores the count */
-	__s32 fd;           /* -1 until a nested syscall names it */
+	__s32 fd;           /* read: the fd the SSL* used last (-1: none yet) until a nested syscall names it */
 	__u8 direction;
-	__u8 reserved[3];
+	__u8 fd_named;      /* read: a nested syscall named fd; later ones change nothing */
+	__u8 reserved[2];
 };
 
 struct {
@@ -108,7 +109,8 @@ struct {
 	__type(value, struct tls_record);
 } scratch SEC(".maps");
 
-/* fd → struct file → struct socket → struct sock through the current task's file table; NULL if not a socket. */
+/* fd → struct file → struct socket → struct sock through the current task's file table; NULL if not a socket. Nine
+ * kernel reads: the hot paths call it once per TLS call at most. */
 static __always_inline struct sock *sock_of_fd(__s32 fd)
 {
 	if (fd < 0)
@@ -197,8 +199,9 @@ static long emit_chunk(__u32 index, void *context)
 	return 0;
 }
 
-/* Emits a TLS call's plaintext as records of at most FATHOM_TLS_CHUNK bytes, up to the per-call cap. */
-static __always_inline void emit_call(__s32 fd, __u8 direction, const __u8 *buffer, __u64 length)
+/* Emits a TLS call's plaintext as records of at most FATHOM_TLS_CHUNK bytes, up to the per-call cap, joined to the
+ * connection of socket `sk` (NULL: not joined). */
+static __always_inline void emit_call(struct sock *sk, __u8 direction, const __u8 *buffer, __u64 length)
 {
 	__u32 zero = 0;
 	struct tls_record *record = bpf_map_lookup_elem(&scratch, &zero);
@@ -216,7 +219,6 @@ static __always_inline void emit_call(__s32 fd, __u8 direction, const __u8 *buff
 	h->call_length = length;
 	bpf_get_current_comm(&h->comm, sizeof(h->comm));
 
-	struct sock *sk = sock_of_fd(fd);
 	if (sk && describe_connection(h, sk)) {
 		__u64 key = (__u64)sk;
 		struct stream_offsets *o = bpf_map_lookup_elem(&offsets, &key);
@@ -246,9 +248,13 @@ static __always_inline void emit_call(__s32 fd, __u8 direction, const __u8 *buff
 	bpf_loop((copied + FATHOM_TLS_CHUNK - 1) / FATHOM_TLS_CHUNK, emit_chunk, &loop, 0);
 }
 
+/* An LRU update allocates and links a new element: looked up first, the same fd again costs a lookup only. */
 static __always_inline void remember_fd(__u64 ssl, __s32 fd)
 {
 	struct ssl_key key = { .ssl = ssl, .tgid = bpf_get_current_pid_tgid() >> 32 };
+	__s32 *known = bpf_map_lookup_elem(&ssl_fds, &key);
+	if (known && *known == fd)
+		return;
 	bpf_map_update_elem(&ssl_fds, &key, &fd, BPF_ANY);
 }
 
@@ -296,6 +302,7 @@ static __always_inline void name_awaited_fd(__u64 id, __s32 fd)
 		adjust_gauge(&awaiting_count, -1);
 }
 
+/* A read starts with the fd its SSL* used last: its nested syscall, on that fd, then has nothing to do but confirm it. */
 static __always_inline void enter_call(void *ssl, const void *buffer, __u64 length, void *read_bytes, __u8 direction)
 {
 	__u64 id = bpf_get_current_pid_tgid();
@@ -304,7 +311,7 @@ static __always_inline void enter_call(void *ssl, const void *buffer, __u64 leng
 		.buffer = (__u64)buffer,
 		.length = length,
 		.read_bytes = (__u64)read_bytes,
-		.fd = -1,
+		.fd = direction == FATHOM_DIRECTION_INGRESS ? known_fd((__u64)ssl) : -1,
 		.direction = direction,
 	};
 	bpf_map_update_elem(&calls, &id, &call, BPF_ANY);
@@ -364,7 +371,7 @@ static __always_inline void leave_call(__s64 result, bool extended, __u8 directi
 	}
 	if (length == 0 || (direction == FATHOM_DIRECTION_EGRESS && length > c.length))
 		return;
-	emit_call(c.fd >= 0 ? c.fd : known_fd(c.ssl), direction, (const __u8 *)c.buffer, length);
+	emit_call(sock_of_fd(c.fd >= 0 ? c.fd : known_fd(c.ssl)), direction, (const __u8 *)c.buffer, length);
 }
 
 SEC("uretprobe")
@@ -507,7 +514,7 @@ static __always_inline void go_leave(struct pt_regs *ctx)
 		if (fd >= 0)
 			remember_fd(c.ssl, fd);
 	}
-	emit_call(fd, c.direction, (const __u8 *)c.buffer, length);
+	emit_call(sock_of_fd(fd), c.direction, (const __u8 *)c.buffer, length);
 }
 
 SEC("uprobe")
@@ -544,23 +551,33 @@ static __always_inline struct tls_call *current_go_call(struct go_call_key *key)
 	return bpf_map_lookup_elem(&go_calls, key);
 }
 
-/* A syscall inside `call` (found in `map` under `key`) named `fd`. A write's plaintext is known since the entry
- * probe, so it is emitted here and the call forgotten, before the bytes leave: SSL_write needs no return probe, and
- * a response read on another thread is never recorded before its request. */
+/* A syscall inside `call` named `fd`; true when the call is done. A write's plaintext is known since the entry probe,
+ * so it is emitted here and the call forgotten, before the bytes leave: SSL_write needs no return probe, and a
+ * response read on another thread is never recorded before its request. Libraries with memory BIOs (Node) write the
+ * ciphertext after the call, and the thread may first touch eventfds or pipes: only a socket's fd names the
+ * connection. A read's first syscall names its fd; on the fd its SSL* used last, that needs no look at the socket. */
 static __always_inline bool join_syscall(struct tls_call *call, __s32 fd, bool writing)
 {
 	if (call->direction == FATHOM_DIRECTION_EGRESS) {
 		if (!writing)
 			return false; /* a write that first reads (renegotiation, post-handshake messages): wait for its write */
+		struct sock *sk = sock_of_fd(fd);
+		if (!sk)
+			return false;
 		struct tls_call c = *call;
 		remember_fd(c.ssl, fd);
-		emit_call(fd, FATHOM_DIRECTION_EGRESS, (const __u8 *)c.buffer, c.length);
+		emit_call(sk, FATHOM_DIRECTION_EGRESS, (const __u8 *)c.buffer, c.length);
 		return true;
 	}
-	if (call->fd < 0) {
+	if (call->fd_named)
+		return false;
+	if (call->fd != fd) {
+		if (!sock_of_fd(fd))
+			return false;
 		call->fd = fd;
 		remember_fd(call->ssl, fd);
 	}
+	call->fd_named = 1;
 	return false;
 }
 
@@ -574,10 +591,6 @@ static __always_inline void nested_syscall(__s32 fd, bool writing)
 	struct go_call_key key;
 	struct tls_call *go_call = call ? NULL : current_go_call(&key);
 	if (!call && !go_call)
-		return;
-	/* Libraries with memory BIOs (Node) write the ciphertext after the call, and the thread may first touch
-	 * eventfds or pipes: only a socket's fd names the connection. */
-	if (!sock_of_fd(fd))
 		return;
 	if (call) {
 		if (join_syscall(call, fd, writing))
