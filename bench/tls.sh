@@ -2,9 +2,10 @@
 # `make bench`, TLS: nginx serving HTTPS on loopback (one worker on CPU 0) under wrk (one thread on CPU 1, fixed
 # concurrency, keep-alive), with (a) no probes, (b) empty probes on fathom's hook points (bpftrace, at the places
 # `fathom tls-status --probes` gives), (b0) empty probes where tools usually hook (SSL_read entry and return, SSL_write
-# entry: each hit single-steps the function's first instruction), both skipped when bpftrace is missing, and (c) the
-# fathom agent. Prints requests/s, p50/p99 latency, nginx and agent CPU per request, and for (c) the TLS programs'
-# hits and BPF time per request (kernel.bpf_stats_enabled). Usage: tls.sh FATHOM [SECONDS] [CONNECTIONS]
+# entry: each hit single-steps the function's first instruction), both skipped when bpftrace is missing, (c2) the
+# fathom agent with live dissection off and (c) the agent as it runs by default. Prints requests/s, p50/p99 latency,
+# nginx and agent CPU per request, and for (c) the TLS programs' hits and BPF time per request
+# (kernel.bpf_stats_enabled). Usage: tls.sh FATHOM [SECONDS] [CONNECTIONS]
 set -euo pipefail
 fathom=$(realpath "${1:?usage: tls.sh FATHOM [SECONDS] [CONNECTIONS]}")
 seconds=${2:-10}
@@ -107,17 +108,37 @@ else
 	echo "(b) empty probes: skipped (bpftrace is not installed)"
 fi
 
-"$fathom" agent --data-dir "$work/data" --listen "127.0.0.1:$api" >"$work/agent.log" 2>&1 &
-agent_pid=$!
 hooked() {
 	curl -s "http://127.0.0.1:$api/tls/targets" 2>/dev/null |
 		python3 -c "import json, sys; sys.exit(not any(t['pid'] in ($(nginx_pids | tr ' ' ','),) and t['hooked'] for t in json.load(sys.stdin)['targets']))" 2>/dev/null
 }
-for _ in $(seq 100); do
-	hooked && break
-	sleep 0.2
-done
-hooked || { echo "the agent did not hook nginx ($(nginx_pids)):"; curl -s "http://127.0.0.1:$api/tls/targets"; echo; exit 1; }
+start_agent() { # extra agent options
+	rm -rf "$work/data"
+	"$fathom" agent --data-dir "$work/data" --listen "127.0.0.1:$api" "$@" >"$work/agent.log" 2>&1 &
+	agent_pid=$!
+	for _ in $(seq 100); do
+		hooked && return
+		sleep 0.2
+	done
+	echo "the agent did not hook nginx ($(nginx_pids)):"
+	curl -s "http://127.0.0.1:$api/tls/targets"
+	echo
+	exit 1
+}
+stop_agent() {
+	kill "$agent_pid"
+	wait "$agent_pid" 2>/dev/null || true
+	agent_pid=""
+}
+
+# (c2) first: capture and recording only, live dissection off. What live dissection and the calls database add is
+# the difference to (c).
+start_agent --no-dissection
+c2=$(measure)
+stop_agent
+report "(c2) agent, no dissection" "$c2"
+
+start_agent
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
 stats() { bpftool prog show -j | python3 -c '
 import json, sys
