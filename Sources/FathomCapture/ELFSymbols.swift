@@ -22,27 +22,32 @@ struct ELFFile {
     enum ParseError: Error, CustomStringConvertible {
         case notELF64
         case truncated(what: String, offset: UInt64)
+        case unreadable(path: String, errno: Int32)
 
         var description: String {
             switch self {
             case .notELF64: "not a 64-bit little-endian ELF file"
             case .truncated(let what, let offset): "\(what) runs past the end of the file at byte \(offset)"
+            case .unreadable(let path, let errno): "cannot read \(path): \(String(cString: strerror(errno)))"
             }
         }
     }
 
     let data: Data
+    /// The file `data` maps, when it maps one: its machine code is read from there (see `bytes(at:count:)`).
+    private let path: String?
     private(set) var sections: [Section] = []
 
     static let symbolTable: UInt32 = 2  // SHT_SYMTAB
     static let dynamicSymbolTable: UInt32 = 11  // SHT_DYNSYM
 
     init(path: String) throws {
-        try self.init(data: Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped))
+        try self.init(data: Data(contentsOf: URL(fileURLWithPath: path), options: .alwaysMapped), path: path)
     }
 
-    init(data: Data) throws {
+    init(data: Data, path: String? = nil) throws {
         self.data = data
+        self.path = path
         guard data.count >= 64, data.starts(with: [0x7f, 0x45, 0x4c, 0x46]), identByte(4) == 2, identByte(5) == 1 else {
             throw ParseError.notELF64
         }
@@ -159,12 +164,29 @@ struct ELFFile {
         return address - home.address + home.offset
     }
 
-    /// `count` bytes from `offset`.
+    /// `count` bytes from `offset`, as the file holds them. Read with pread, not through the mapping: the kernel puts
+    /// a uprobe's INT3 into every mapping of the file that may execute, a read-only one like `data` included, so
+    /// while any uprobe is attached to the file (this agent's, an earlier instance's, another tool's) the mapping
+    /// shows 0xCC where instructions begin, and code decoded from it was misread (Go functions "without a RET").
     func bytes(at offset: UInt64, count: Int) throws -> [UInt8] {
         let (end, overflow) = offset.addingReportingOverflow(UInt64(count))
         guard !overflow, count >= 0, end <= UInt64(data.count) else { throw ParseError.truncated(what: "\(count) bytes", offset: offset) }
-        let start = data.startIndex + Int(offset)
-        return [UInt8](data[start..<start + count])
+        guard let path else {
+            let start = data.startIndex + Int(offset)
+            return [UInt8](data[start..<start + count])
+        }
+        let fd = open(path, O_RDONLY | O_CLOEXEC)
+        guard fd >= 0 else { throw ParseError.unreadable(path: path, errno: errno) }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: count)
+        var done = 0
+        while done < count {
+            let n = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress! + done, count - done, off_t(offset) + off_t(done)) }
+            if n < 0 && errno == EINTR { continue }
+            guard n > 0 else { throw ParseError.truncated(what: "\(count) bytes", offset: offset) }
+            done += n
+        }
+        return bytes
     }
 
     /// The NUL-terminated string at `offset`, nil when it is longer than `limit` bytes.

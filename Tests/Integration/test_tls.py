@@ -205,6 +205,40 @@ def test_tls_off_and_status(agents, tmp_path):
     assert agent.stop() == 0
 
 
+def test_the_agent_does_not_hook_its_own_executable(agents, tmp_path):
+    """fathom carries BoringSSL (swift-nio-ssl): its own TLS is the agent's traffic, and no probe goes into its code."""
+    agent = agents(tmp_path / "data")
+    deadline = time.monotonic() + 20
+    own = []
+    while not own and time.monotonic() < deadline:
+        own = [t for t in json.loads(agent.get("/tls/targets"))["targets"] if t["pid"] == agent.proc.pid]
+        time.sleep(0.2)
+    assert own, "the agent's own process is listed"
+    assert [(t["kind"], t["hooked"]) for t in own] == [("fathom", False)], own
+    assert "fathom itself" in own[0]["detail"]
+    assert f"file={os.path.realpath(FATHOM)} " not in agent.output(), "no probes attached to fathom's executable"
+    assert agent.stop() == 0
+
+
+def test_probe_placement_reads_the_file_not_the_probed_code(agents, tmp_path):
+    """The kernel writes a uprobe's INT3 into every mapping of the file that may execute, read-only ones included:
+    while probes are attached, the placement must still come from the file's own bytes."""
+    libssl = "/usr/lib/x86_64-linux-gnu/libssl.so.3"
+    require(os.path.exists(libssl), "no libssl 3 on this machine")
+    before = run(FATHOM, "tls-status", "--probes", libssl).stdout
+    holder = subprocess.Popen([sys.executable, "-c", "import ssl, time; print('ready', flush=True); time.sleep(60)"],
+                              stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "ready"
+        agent = agents(tmp_path / "data")
+        wait_hooked(agent, holder.pid)
+        assert run(FATHOM, "tls-status", "--probes", libssl).stdout == before
+        assert agent.stop() == 0
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def test_node_static_openssl_client(agents, cgroups, certificate, tmp_path):
     require(subprocess.run(["which", "node"], capture_output=True).returncode == 0, "node is not installed")
     server_cgroup, _ = cgroups.make("tls-node-server")
