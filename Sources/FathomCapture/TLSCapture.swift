@@ -39,6 +39,13 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
     private var verdicts: [FileKey: (verdict: TLSFileVerdict, identity: FileIdentity?)] = [:]
     static let rememberedVerdicts = 4096
     private var targetsByPID: [Int32: [TLSTarget]] = [:]
+    /// The agent's own executable (it carries BoringSSL through swift-nio-ssl): never hooked. Its TLS is the agent's
+    /// own traffic (the Kubernetes API), left out like calls to its API, and no probe is written into the code the
+    /// agent runs (or into any `fathom` command started beside it, which maps the same file).
+    private let ownExecutable: FileKey? = {
+        let (executable, files) = TLSDiscovery.mappedFiles(pid: getpid())
+        return files.first { $0.path == executable }.map { FileKey(device: $0.device, inode: $0.inode) }
+    }()
     // The follower thread's state; `pendingExecs` is touched only on that thread (the ring callback runs on it).
     private var pendingExecs: [(pid: Int32, due: Double)] = []
     private var running = false
@@ -206,6 +213,11 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
             let byName = TLSDiscovery.libraryKind(path: file.path)
             // Libraries are inspected when their name says TLS; the executable always (static OpenSSL, Go).
             guard byName != nil || file.path == executable else { continue }
+            if key == ownExecutable {
+                targets.append(TLSTarget(pid: pid, executable: executable, library: file.path, kind: "fathom", hooked: false,
+                                         detail: "fathom itself: its own TLS is not recorded"))
+                continue
+            }
             // Through the process's root, so a file inside a container's mount namespace is found.
             let reachable = "/proc/\(pid)/root" + file.path
             let identity = TLSDiscovery.identity(path: reachable)
