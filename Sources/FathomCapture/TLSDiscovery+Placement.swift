@@ -3,11 +3,12 @@
 /// A uprobe replaces an instruction with INT3. After the BPF program runs, the kernel either emulates the original
 /// instruction (on x86-64: a push of a register, relative calls and jumps) or copies it out of line and single-steps
 /// it, which is a second trap. On this project's VM the single step is most of a probe's cost: 0.7 µs a hit on a
-/// `push %r13`, 12–14 µs on a `sub $0x18,%rsp` (`bench/tls.sh`, REFERENCE §5). OpenSSL 3's `SSL_read` and
-/// `SSL_write` start with such a `sub`; they are thin wrappers that pass their arguments to an internal function
-/// (`ssl_read_internal(s, buf, num, &readbytes)`) that starts with pushes. `SSL_read_ex` calls the same function
-/// with its own four arguments untouched, so that function has `SSL_read_ex`'s arguments and result: one entry and
-/// one return probe there, with the `_ex` programs, see every call of both wrappers at a trap each.
+/// `push %r13`, 12–14 µs on a `sub $0x18,%rsp` (empty bpftrace probes on a small C program; README, TLS).
+/// OpenSSL 3's `SSL_read` and `SSL_write` start with such a `sub`; they are thin wrappers that pass their arguments to
+/// an internal function (`ssl_read_internal(s, buf, num, &readbytes)`) that starts with pushes. `SSL_read_ex` calls
+/// the same function with its own four arguments untouched, so that function has `SSL_read_ex`'s arguments and
+/// result: one entry and one return probe there, with the `_ex` programs, see every call of both wrappers at a trap
+/// each.
 ///
 /// Nothing is guessed: the redirection is made only when both wrappers' first call goes to the same function, the
 /// `_ex` one touches no argument register before it, and that function starts with an instruction the kernel
