@@ -272,8 +272,11 @@ public final class TLSCapture: MetricsSource, @unchecked Sendable {
             }
             linksByFunction[probe.function, default: []].append(link)
         }
+        // Each function once: a function has several probes, and destroying a failed function's links once per
+        // probe freed them twice (the agent crashed when a process exited between two probes of one function).
         var symbols: [String] = []
-        for probe in probes where !symbols.contains(probe.function) {
+        var settled = Set<String>()
+        for probe in probes where settled.insert(probe.function).inserted {
             guard let functionLinks = linksByFunction[probe.function] else { continue }
             if failed.contains(probe.function) {
                 for link in functionLinks { bpf_link__destroy(link) }
