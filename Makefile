@@ -14,7 +14,8 @@ KERNEL_MATRIX_PACKAGES := qemu-system-x86 busybox-static cpio kmod xz-utils binu
 BENCH_PACKAGES := nginx-light wrk nghttp2-client nghttp2-server dnsmasq-base bpftrace
 # Debian packages the build, the tests and the benchmarks need.
 APT_PACKAGES := libbpf-dev libelf-dev zlib1g-dev libzstd-dev libpcap-dev libsqlite3-dev bpftool tcpdump tshark \
-	iproute2 util-linux time python3 python3-pip curl gcc make dpkg-dev golang-go $(KERNEL_MATRIX_PACKAGES) $(BENCH_PACKAGES)
+	iproute2 util-linux time python3 python3-pip curl openssl nodejs gcc make dpkg-dev golang-go \
+	$(KERNEL_MATRIX_PACKAGES) $(BENCH_PACKAGES)
 PIP_PACKAGES := pytest ja4plus mcp checkov kubernetes_validate grpcio
 
 BPF_SOURCES := $(wildcard bpf/*.bpf.c)

@@ -138,26 +138,14 @@ extension TLSDiscovery.MachineCode {
 /// whether a program's TLS is reachable before deploying, and for `bench/tls.sh` to put empty probes at the same
 /// places.
 public struct TLSProbePlan: Sendable {
-    public struct Probe: Sendable {
-        /// The function hooked, or `SSL_read/SSL_read_ex` for the common callee of both.
-        public var function: String
-        public var program: String
-        public var fileOffset: UInt64
-        public var returnProbe: Bool
-    }
-
     public var kind: String
-    public var probes: [Probe]
+    public var probes: [TLSProbe]
     /// Why the file cannot be hooked.
     public var reason: String?
 
     /// A file is taken as a libssl by its name, else as a program that may carry its own TLS code.
     public init(path: String) {
         let verdict = TLSDiscovery.inspect(path: path, kind: TLSDiscovery.libraryKind(path: path))
-        kind = verdict.kind
-        reason = verdict.reason
-        probes = verdict.probes.map {
-            Probe(function: $0.function, program: $0.program, fileOffset: $0.fileOffset, returnProbe: $0.returnProbe)
-        }
+        (kind, probes, reason) = (verdict.kind, verdict.probes, verdict.reason)
     }
 }

@@ -30,12 +30,12 @@ struct TLSFileVerdict: Sendable {
 }
 
 /// One uprobe to attach: a BPF program at a file offset inside a TLS function.
-struct TLSProbe: Sendable, Equatable {
-    /// The function the offset belongs to, as the file names it.
-    var function: String
-    var fileOffset: UInt64
-    var program: String
-    var returnProbe: Bool = false
+public struct TLSProbe: Sendable, Equatable {
+    /// The function the offset belongs to, as the file names it (`SSL_read/SSL_read_ex` for the common callee of both).
+    public internal(set) var function: String
+    public internal(set) var fileOffset: UInt64
+    public internal(set) var program: String
+    public internal(set) var returnProbe: Bool = false
 
     /// The probes of an OpenSSL/BoringSSL function (prefixed or not); none for a function that is not hooked.
     /// `memoryBIO`: the library moves ciphertext itself after its calls return, so writes get a return probe.

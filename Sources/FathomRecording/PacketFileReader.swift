@@ -236,7 +236,6 @@ public final class PacketFileReader {
         capacity = larger
     }
 
-
     /// Ends iteration: whatever is left after the cursor is an incomplete block.
     func endOfFile() -> PacketRecord? {
         finished = true

@@ -40,6 +40,7 @@ final class TLSCaptureHookTests: XCTestCase {
         XCTAssertThrowsError(try tls.hookOwnCode(probes)) { error in
             XCTAssertTrue("\(error)".contains("no_such_program"), "\(error)")
         }
-        XCTAssertEqual(standIn(nil, nil, 7), 7, "the stand-in still runs: no probe was left on it")
+        // Nothing of the failed attempt stays recorded: the file is hooked by the next attempt that can be.
+        XCTAssertEqual(try tls.hookOwnCode(Array(probes.prefix(2))), ["SSL_read"])
     }
 }
