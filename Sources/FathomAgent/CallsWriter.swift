@@ -25,8 +25,10 @@ final class CallsWriter: @unchecked Sendable {
     static let defaultMaximumQueuedCalls = 5_000
     /// How long the first batch of a transaction waits for others: what live calls lag behind at most for it.
     static let defaultGatherSeconds = 0.1
-    /// Calls that make a transaction worth committing without waiting longer.
-    static let transactionCalls = 1_000
+    /// Calls that make a transaction worth committing without waiting longer. Each commit rewrites the last page of
+    /// every index in the WAL: 3,000 calls a commit instead of 1,000 gave ~3% more calls per agent CPU second in
+    /// `bench/live_dissect.py`; the queue's bound (and so memory) is unchanged.
+    static let transactionCalls = 3_000
 
     private let calls: CallsDatabase
     private let logger: Logger

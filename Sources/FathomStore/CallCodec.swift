@@ -30,7 +30,11 @@ enum CallCodec {
         writer.optional(call.response) { $0.message($1) }
         writer.byte(UInt8(call.flags.bits))
         writer.optional(call.http) { writer, http in
-            for text in [http.version, http.host, http.statusText, http.upgrade, http.graphqlOperation] { writer.string(text) }
+            writer.string(http.version)
+            writer.string(http.host)
+            writer.string(http.statusText)
+            writer.string(http.upgrade)
+            writer.string(http.graphqlOperation)
         }
         writer.optional(call.grpc) { writer, grpc in
             writer.string(grpc.service)
@@ -164,9 +168,9 @@ enum CallCodec {
 
         mutating func headers(_ headers: [Header]) {
             unsigned(UInt64(headers.count))
-            for header in headers {
-                string(header.name)
-                string(header.value)
+            for index in headers.indices {
+                string(headers[index].name)
+                string(headers[index].value)
             }
         }
 
@@ -182,7 +186,13 @@ enum CallCodec {
         mutating func endpoint(_ end: Endpoint) {
             string(end.ip)
             signed(Int64(end.port))
-            for text in [end.pod, end.namespace, end.service, end.node, end.container, end.process] { optionalString(text) }
+            // One call per field: an array literal here cost an allocation per endpoint.
+            optionalString(end.pod)
+            optionalString(end.namespace)
+            optionalString(end.service)
+            optionalString(end.node)
+            optionalString(end.container)
+            optionalString(end.process)
             optional(end.pid) { $0.signed(Int64($1)) }
             optionalString(end.dns)
             optional(end.labels) { writer, labels in

@@ -53,17 +53,6 @@ extension CallsDatabase {
         }
     }
 
-    /// Adds `calls` to the rollups; called in the transaction that inserts them.
-    static func addToRollups(_ calls: [Call], _ db: Database) throws {
-        var batch = RollupBatch()
-        for call in calls {
-            batch.add(ts: call.ts, proto: call.proto, status: call.status, method: call.method, path: call.path,
-                      dstName: call.dst.name, dstService: call.dst.service ?? "", latencyMs: call.latencyMs,
-                      noResponse: call.flags.noResponse)
-        }
-        try batch.write(db)
-    }
-
     /// Removes the rollups of calls older than `ts` (ms); called in the transaction that deletes those calls. A minute
     /// the cut falls inside is rebuilt from the calls left in it.
     static func trimRollups(olderThan ts: Int64, _ db: Database) throws {

@@ -92,7 +92,7 @@ public final class CallsDatabase: Sendable {
     /// Appends calls in one transaction.
     public func insert(_ calls: [Call]) throws {
         guard !calls.isEmpty else { return }
-        try pool.write { db in try insert(calls, in: db) }
+        try insert(batches: [(calls, [])])
     }
 
     /// Appends calls and upserts flows (by id) in one transaction: the live dissector's batch.
@@ -105,59 +105,23 @@ public final class CallsDatabase: Sendable {
     public func insert(batches: [(calls: [Call], flows: [Flow])]) throws {
         guard batches.contains(where: { !$0.calls.isEmpty || !$0.flows.isEmpty }) else { return }
         try pool.write { db in
+            var inserter = try CallInserter(db)
             for batch in batches {
-                try insert(batch.calls, in: db)
+                try inserter.insert(batch.calls)
                 try upsert(batch.flows, in: db)
             }
+            try inserter.finish()
         }
     }
 
-    func insert(_ calls: [Call], in db: Database) throws {
-        guard !calls.isEmpty else { return }
-        let statement = try RawStatement(
-            db,
-            sql: """
-                INSERT INTO calls (id, ts, proto, method, path, status, latency_ms, node, src_name, dst_name,
-                    src_namespace, dst_namespace, src_pod, src_service, dst_pod, dst_service, capture_source, flags, call)
-                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-                """)
-        var record: [UInt8] = []
-        for call in calls {
-            statement.bind(1, call.id)
-            statement.bind(2, call.ts)
-            statement.bind(3, call.proto)
-            statement.bind(4, call.method)
-            statement.bind(5, call.path)
-            statement.bind(6, Int64(call.status))
-            statement.bind(7, call.latencyMs)
-            statement.bind(8, call.node)
-            statement.bind(9, call.src.name)
-            statement.bind(10, call.dst.name)
-            statement.bind(11, call.src.namespace ?? "")
-            statement.bind(12, call.dst.namespace ?? "")
-            statement.bind(13, call.src.pod ?? "")
-            statement.bind(14, call.src.service ?? "")
-            statement.bind(15, call.dst.pod ?? "")
-            statement.bind(16, call.dst.service ?? "")
-            statement.bind(17, call.captureSource.rawValue)
-            statement.bind(18, Int64(call.flags.bits))
-            record.removeAll(keepingCapacity: true)
-            CallCodec.encode(call, into: &record)
-            statement.bind(19, blob: record)
-            do {
-                _ = try statement.step()
-            } catch {
-                throw StoreError("cannot store call \(call.id): \(error)")
-            }
-            statement.reset()
-        }
-        try Self.addToRollups(calls, db)
-        // The planner needs statistics to pick the most selective index (without them a three-equality query can
-        // read 100 000 rows instead of 20 000). ANALYZE reads every index (about 1 s per million calls; sampling
-        // with analysis_limit reads only the first keys, useless here), so it runs as the store doubles up to a
-        // million calls, then once per million: a few percent of ingest time.
+    /// The planner needs statistics to pick the most selective index (without them a three-equality query can read
+    /// 100 000 rows instead of 20 000). ANALYZE reads every index (about 1 s per million calls; sampling with
+    /// analysis_limit reads only the first keys, useless here), so it runs as the store doubles up to a million
+    /// calls, then once per million: a few percent of ingest time.
+    static func analyzeIfGrown(_ db: Database, inserted: Int) throws {
+        guard inserted > 0 else { return }
         let last = sqlite3_last_insert_rowid(db.sqliteConnection)
-        let previous = max(last - Int64(calls.count), 0)
+        let previous = max(last - Int64(inserted), 0)
         let million: Int64 = 1 << 20
         let crossed = last < million
             ? last >= 1024 && previous.leadingZeroBitCount != last.leadingZeroBitCount

@@ -54,6 +54,20 @@ struct RawStatement: ~Copyable {
         }
     }
 
+    /// Binds bytes that SQLite reads in place: they must stay unchanged until the statement is stepped and reset.
+    func bindUnretained(_ index: Int32, _ bytes: UnsafeRawBufferPointer, isBlob: Bool) {
+        guard let base = bytes.baseAddress else {
+            // No address would bind NULL: an empty value is copied instead.
+            _ = isBlob ? sqlite3_bind_zeroblob(handle, index, 0) : sqlite3_bind_text(handle, index, "", 0, transientDestructor)
+            return
+        }
+        if isBlob {
+            sqlite3_bind_blob(handle, index, base, Int32(bytes.count), staticDestructor)
+        } else {
+            sqlite3_bind_text(handle, index, base.assumingMemoryBound(to: CChar.self), Int32(bytes.count), staticDestructor)
+        }
+    }
+
     /// True while a row is available; false when done.
     func step() throws(StoreError) -> Bool {
         switch sqlite3_step(handle) {
@@ -120,6 +134,9 @@ struct RecentTexts {
         return made
     }
 }
+
+/// SQLITE_STATIC: SQLite reads the bound bytes where they are.
+private let staticDestructor = unsafeBitCast(0, to: sqlite3_destructor_type.self)
 
 /// SQLITE_TRANSIENT: SQLite copies the bound bytes before the call returns.
 private let transientDestructor = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
