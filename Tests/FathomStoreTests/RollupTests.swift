@@ -64,15 +64,21 @@ final class RollupTests: XCTestCase {
         }
     }
 
-    /// Inserts in batches of varied sizes, so rollup rows are merged across batches and batches span minutes.
+    /// Inserts in batches of varied sizes, so rollup rows are merged across batches and batches span minutes; one to
+    /// three batches a transaction, as the live writer gathers them.
     private func store(_ calls: [Call], name: String = "calls.db") throws -> CallsDatabase {
         let db = try CallsDatabase(path: directory.appendingPathComponent(name).path)
         var offset = 0
         var size = 1
+        var gathered: [(calls: [Call], flows: [Flow])] = []
         while offset < calls.count {
-            try db.insert(Array(calls[offset..<min(offset + size, calls.count)]))
+            gathered.append((Array(calls[offset..<min(offset + size, calls.count)]), []))
             offset += size
             size = size * 3 % 1009 + 1
+            if gathered.count > size % 3 || offset >= calls.count {
+                try db.insert(batches: gathered)
+                gathered = []
+            }
         }
         return db
     }
