@@ -15,16 +15,16 @@ struct CallInserter: ~Copyable {
     private var inserted = 0
     private var row = RowBuffer()
 
-    private static let columns = ["id", "ts", "proto", "method", "path", "status", "latency_ms", "node", "src_name",
-                                  "dst_name", "src_namespace", "dst_namespace", "src_pod", "src_service", "dst_pod",
-                                  "dst_service", "capture_source", "flags", "call"]
-
     init(_ db: Database) throws {
         self.db = db
+        // The parameters' numbers below follow this column order.
         statement = try RawStatement(
             db,
-            sql: "INSERT INTO calls (\(Self.columns.joined(separator: ", "))) VALUES ("
-                + Array(repeating: "?", count: Self.columns.count).joined(separator: ", ") + ")")
+            sql: """
+                INSERT INTO calls (id, ts, proto, method, path, status, latency_ms, node, src_name, dst_name,
+                    src_namespace, dst_namespace, src_pod, src_service, dst_pod, dst_service, capture_source, flags, call)
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                """)
     }
 
     /// Appends `calls`; they are read in place, never copied.

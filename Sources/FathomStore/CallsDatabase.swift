@@ -91,7 +91,6 @@ public final class CallsDatabase: Sendable {
 
     /// Appends calls in one transaction.
     public func insert(_ calls: [Call]) throws {
-        guard !calls.isEmpty else { return }
         try insert(batches: [(calls, [])])
     }
 
