@@ -500,15 +500,18 @@ public final class DissectionEngine {
         let now = metadata.timestampNanoseconds
         let (key, direction) = FlowKey.of(packet, source: metadata.source)
         let conversation: UDPConversation
-        if let existing = lastConversation.flatMap({ $0.key == key ? $0 : nil }) ?? conversations[key] {
+        if let last = lastConversation, last.key == key {
+            conversation = last
+        } else if let existing = conversations[key] {
             conversation = existing
+            lastConversation = existing
         } else {
             guard let session = openSession(key, metadata, tracked: conversations.count) else { return }
             conversation = UDPConversation(key: key, session: session, now: now)
             conversation.primaryCookie = metadata.socketCookie
             conversations[key] = conversation
+            lastConversation = conversation
         }
-        lastConversation = conversation
         if metadata.socketCookie != 0, conversation.primaryCookie != 0, metadata.socketCookie != conversation.primaryCookie {
             // The other local socket's copy of the same datagram.
             emitter.statistics.duplicateCopies += 1
@@ -517,22 +520,24 @@ public final class DissectionEngine {
         conversation.packets[direction] += 1
         conversation.bytes[direction] += packet.wirePayloadLength
         if now > conversation.lastNanoseconds { conversation.lastNanoseconds = now }
-        conversation.session.nowNanoseconds = now
-        conversation.session.firstByteNanoseconds = now
-        if conversation.protocolName != "unknown" {
-            let hinted = DNSDissector.portHints.contains(packet.sourcePort)
-                || DNSDissector.portHints.contains(packet.destinationPort)
-            if let isQuery = DNSDissector.probe(payload, portHinted: hinted) {
-                if conversation.clientDirection == nil {
-                    conversation.setClientDirection(isQuery ? direction : 1 - direction)
-                }
-                conversation.protocolName = "dns"
-                dns.datagram(payload, key: key, session: conversation.session)
-            } else if conversation.protocolName.isEmpty {
-                conversation.protocolName = "unknown"
-            }
+        guard conversation.protocolName != "unknown" else {
+            emitter.statistics.unrecognisedBytes += payload.count
+            return
         }
-        if conversation.protocolName == "unknown" { emitter.statistics.unrecognisedBytes += payload.count }
+        let hinted = DNSDissector.portHints.contains(packet.sourcePort)
+            || DNSDissector.portHints.contains(packet.destinationPort)
+        if let isQuery = DNSDissector.probe(payload, portHinted: hinted) {
+            if conversation.clientDirection == nil {
+                conversation.setClientDirection(isQuery ? direction : 1 - direction)
+            }
+            conversation.protocolName = "dns"
+            conversation.session.nowNanoseconds = now
+            conversation.session.firstByteNanoseconds = now
+            dns.datagram(payload, key: key, session: conversation.session)
+        } else if conversation.protocolName.isEmpty {
+            conversation.protocolName = "unknown"
+            emitter.statistics.unrecognisedBytes += payload.count
+        }
     }
 }
 

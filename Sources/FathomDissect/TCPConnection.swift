@@ -10,25 +10,25 @@ final class TCPConnection {
 
     let key: FlowKey
     let session: ConnectionSession
-    var streams = [TCPStreamReassembler(), TCPStreamReassembler()]
-    var buffers = [StreamBuffer(), StreamBuffer()]
+    var streams = DirectionPair(repeating: TCPStreamReassembler())
+    var buffers = DirectionPair(repeating: StreamBuffer())
     /// The direction the client sends in, once the handshake or the protocol told.
     var clientDirection: Int?
     /// The eBPF socket cookie whose copy of the traffic counts; other cookies are the second copy.
     var primaryCookie: UInt64 = 0
     /// Per direction, the end of the highest segment the primary observer sent: a duplicate only counts as a
     /// retransmission when the primary had already seen those bytes (the other copy may have delivered them first).
-    var primaryEnd: [UInt32?] = [nil, nil]
+    var primaryEnd = DirectionPair<UInt32?>(repeating: nil)
     var dissector: (any StreamDissector)?
     var protocolName = ""
     var detection = Detection.pending
     /// Bytes skipped while looking for a recognisable message on a connection picked up mid-stream.
     var detectionSkippedBytes = 0
     /// Directions whose first bytes no probe recognised.
-    var rejected = [false, false]
+    var rejected = DirectionPair(repeating: false)
 
-    var packets = [0, 0]
-    var bytes = [0, 0]
+    var packets = DirectionPair(repeating: 0)
+    var bytes = DirectionPair(repeating: 0)
     var firstNanoseconds: UInt64
     var lastNanoseconds: UInt64
     var synNanoseconds: UInt64 = 0
@@ -39,9 +39,9 @@ final class TCPConnection {
     var resets = 0
     var retransmissions = 0
     var gapBytes = 0
-    var finSeen = [false, false]
+    var finSeen = DirectionPair(repeating: false)
     /// Sequence number of each direction's FIN: bytes before it that never arrived are a gap.
-    var finSequence: [UInt32?] = [nil, nil]
+    var finSequence = DirectionPair<UInt32?>(repeating: nil)
     /// Packet time the connection closed (FIN both ways or RST), 0 while open.
     var closedNanoseconds: UInt64 = 0
     var endReason = ""
@@ -105,8 +105,8 @@ final class UDPConversation {
     var clientDirection: Int?
     var primaryCookie: UInt64 = 0
     var protocolName = ""
-    var packets = [0, 0]
-    var bytes = [0, 0]
+    var packets = DirectionPair(repeating: 0)
+    var bytes = DirectionPair(repeating: 0)
     var firstNanoseconds: UInt64
     var lastNanoseconds: UInt64
     var reportedNanoseconds: UInt64 = 0
