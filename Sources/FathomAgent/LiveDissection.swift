@@ -69,11 +69,11 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
         self.logger = logger
         // Calls of this run get ids that no earlier run used: the run's start time in base 36 is part of them.
         let run = String(UInt64(Date().timeIntervalSince1970 * 1000), radix: 36)
-        collector = Collector(idPrefix: "\(node)-\(run)", ownEndpoint: ownEndpoint, attribution: attribution)
+        collector = Collector(ownEndpoint: ownEndpoint, attribution: attribution)
         var dissection = DissectionConfiguration()
         dissection.openFlowUpdateNanoseconds = Self.openFlowUpdateNanoseconds
         engine = DissectionEngine(
-            dissection, node: node, sink: collector, packetObserver: attribution)
+            dissection, node: node, idPrefix: "\(node)-\(run)", sink: collector, packetObserver: attribution)
         let condition = condition
         feed = LiveFeed(bufferBytes: feedBufferBytes, bufferCount: feedBuffers) {
             condition.lock()
@@ -355,11 +355,9 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
 
 /// Gathers what the engine emits on the dissection thread (live or delayed); the same thread takes it in batches.
 final class Collector: DissectionSink {
-    private let idPrefix: String
     private let ownEndpoint: (host: String, port: Int)
     /// Names both ends of each call before it is stored; nil in tests without attribution.
     let attribution: IngestAttribution?
-    private var sequence: UInt64 = 0
     /// Calls since the last batch, at most `batchLimit` once the owner checks `isFull` after each packet.
     private var pending: [Call] = []
     /// The newest record of each flow since the last batch, in first-seen order.
@@ -367,8 +365,7 @@ final class Collector: DissectionSink {
     private var flowIndex: [String: Int] = [:]
     private var own = 0
 
-    init(idPrefix: String, ownEndpoint: (host: String, port: Int), attribution: IngestAttribution?) {
-        self.idPrefix = idPrefix
+    init(ownEndpoint: (host: String, port: Int), attribution: IngestAttribution?) {
         self.ownEndpoint = ownEndpoint
         self.attribution = attribution
     }
@@ -380,9 +377,6 @@ final class Collector: DissectionSink {
             own += 1
             return
         }
-        sequence += 1
-        call.id = idPrefix + "-" + String(sequence)
-        call.connectionID = qualified(call.connectionID)
         attribution?.attribute(&call)
         pending.append(call)
     }
@@ -392,7 +386,6 @@ final class Collector: DissectionSink {
             return
         }
         var flow = flow
-        flow.id = qualified(flow.id)
         attribution?.attribute(&flow)
         if let index = flowIndex[flow.id] {
             flows[index] = flow
@@ -400,12 +393,6 @@ final class Collector: DissectionSink {
             flowIndex[flow.id] = flows.count
             flows.append(flow)
         }
-    }
-
-    /// The engine's connection ids ("<node>-c<n>") restart with each run: calls and flows get this run's prefix.
-    private func qualified(_ connectionID: String) -> String {
-        guard let dash = connectionID.lastIndex(of: "-") else { return connectionID }
-        return idPrefix + connectionID[dash...]
     }
 
     func learned(name: String, for ip: String) { attribution?.learned(name: name, for: ip) }

@@ -133,11 +133,10 @@ final class SnapshotDissections: Sendable {
         defer { job.finished.signal() }
         var status = initial
         let attribution = makeAttribution(status.snapshotName)
-        let collector = Collector(
-            idPrefix: "\(node)-\(status.snapshotName)-\(status.dissectionName)", ownEndpoint: ownEndpoint,
-            attribution: attribution)
+        let collector = Collector(ownEndpoint: ownEndpoint, attribution: attribution)
         let engine = DissectionEngine(
-            node: node, sink: collector, packetObserver: attribution)
+            node: node, idPrefix: "\(node)-\(status.snapshotName)-\(status.dissectionName)", sink: collector,
+            packetObserver: attribution)
         var bytesBefore: UInt64 = 0
         func store() throws {
             let (calls, _, _) = collector.take()

@@ -66,13 +66,13 @@ final class CallEmitter {
     let sink: any DissectionSink
     var statistics = DissectionStatistics()
     private var sequence: UInt64 = 0
-    /// "<node>-": ids are this and the sequence number.
-    private let idPrefix: String
+    /// "<prefix>-": call ids are this and the sequence number, connection ids this, "c" and theirs.
+    let idPrefix: String
 
-    init(node: String, sink: any DissectionSink) {
+    init(node: String, idPrefix: String, sink: any DissectionSink) {
         self.node = node
         self.sink = sink
-        idPrefix = node + "-"
+        self.idPrefix = idPrefix + "-"
     }
 
     /// Takes the call over (no copy of it) to give it its id.

@@ -27,14 +27,16 @@ public final class DissectionEngine {
     public let packetObserver: (any DecodedPacketObserver)?
 
     /// An engine for `node` delivering calls and flows to `sink`, showing each decoded packet to `packetObserver`.
+    /// Call ids are "<idPrefix>-<n>" and connection ids "<idPrefix>-c<n>"; the prefix defaults to the node, and a
+    /// store that outlives one engine (the agent's, across restarts) gives each engine a prefix of its own.
     public init(
-        _ configuration: DissectionConfiguration = DissectionConfiguration(), node: String, sink: any DissectionSink,
-        packetObserver: (any DecodedPacketObserver)? = nil
+        _ configuration: DissectionConfiguration = DissectionConfiguration(), node: String, idPrefix: String? = nil,
+        sink: any DissectionSink, packetObserver: (any DecodedPacketObserver)? = nil
     ) {
         self.configuration = configuration
         self.node = node
         self.packetObserver = packetObserver
-        emitter = CallEmitter(node: node, sink: sink)
+        emitter = CallEmitter(node: node, idPrefix: idPrefix ?? node, sink: sink)
         dns = DNSDissector(maxPending: configuration.maxPendingDNSQueries)
     }
 
@@ -151,7 +153,7 @@ public final class DissectionEngine {
 
     func nextConnectionID() -> String {
         connectionSequence += 1
-        return "\(node)-c\(connectionSequence)"
+        return "\(emitter.idPrefix)c\(connectionSequence)"
     }
 
     // MARK: TCP
