@@ -56,10 +56,11 @@ final class LiveDissection: MetricsSource, @unchecked Sendable {
     }
 
     /// `ownEndpoint` is the agent's listen address: calls to it are the agent's own API traffic, not the node's.
+    /// The feed holds `feedBuffers` writes of the recording (32 MiB by default) before dissection reads from the files.
     init(
         catalog: SegmentCatalog, recording: RecordingStatistics, calls: CallsDatabase, node: String,
         ownEndpoint: (host: String, port: Int), attribution: IngestAttribution? = nil,
-        feedBufferBytes: Int = PcapngWriter.defaultBufferCapacity, feedBuffers: Int = 32, readsDirectly: Bool = false,
+        feedBufferBytes: Int = PcapngWriter.defaultBufferCapacity, feedBuffers: Int = 16, readsDirectly: Bool = false,
         logger: Logger
     ) {
         self.catalog = catalog

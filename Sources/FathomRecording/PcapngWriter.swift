@@ -47,8 +47,8 @@ public struct PcapngWriteError: Error, Sendable, CustomStringConvertible {
 /// write starts on that page boundary and rewrites it whole. Direct writes happen on a thread of their own
 /// (`BackgroundFileWrites`): the capture thread hands a full buffer over and goes on in another.
 public final class PcapngWriter {
-    /// 1 MiB: a few thousand small packets per write(2).
-    public static let defaultBufferCapacity = 1 << 20
+    /// 2 MiB: thousands of small packets per write(2), in one transparent huge page (see `POSIX.allocateIOBuffer`).
+    public static let defaultBufferCapacity = 2 << 20
     /// Largest packet accepted; a pcapng block length is 32 bits and readers refuse absurd blocks.
     public static let maximumPacketLength = 16 << 20
 
@@ -61,7 +61,7 @@ public final class PcapngWriter {
     private let written: ((UnsafeRawBufferPointer, UInt64) -> Void)?
     /// Full buffers this many deep may wait for the disk before `append` waits: 8 MiB by default, with the capture
     /// rings behind them.
-    static let backgroundDepth = 8
+    static let backgroundDepth = 4
     /// The direct writes' thread, started with the first one.
     private var background: BackgroundFileWrites?
     /// Buffers back from the background thread, ready for reuse.
@@ -121,7 +121,7 @@ public final class PcapngWriter {
         output = nil
         self.written = written
         capacity = Self.roundedCapacity(bufferCapacity)
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: POSIX.directAlignment)
+        buffer = POSIX.allocateIOBuffer(byteCount: capacity)
         encodeSectionHeader(application: application)
     }
 
@@ -138,7 +138,7 @@ public final class PcapngWriter {
         self.output = output
         written = nil
         capacity = Self.roundedCapacity(bufferCapacity)
-        buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: POSIX.directAlignment)
+        buffer = POSIX.allocateIOBuffer(byteCount: capacity)
         encodeSectionHeader(application: application)
     }
 
@@ -238,7 +238,7 @@ public final class PcapngWriter {
         let keepsWrittenPage = end == used
         let from = keepsWrittenPage ? wholePages : end
         let next = spareBuffers.popLast()
-            ?? UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: POSIX.directAlignment)
+            ?? POSIX.allocateIOBuffer(byteCount: capacity)
         next.copyMemory(from: buffer + from, byteCount: used - from)
         buffer = next
         bufferOffset &+= UInt64(from)
