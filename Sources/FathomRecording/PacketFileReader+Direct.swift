@@ -61,8 +61,9 @@ extension PacketFileReader {
 /// longer than the headroom. Stops the thread when the reader goes away.
 final class DirectReadAhead {
     static let defaultChunkSize = 2 << 20
-    /// Room for the tail of a chunk before the next one: packets of any common snap length (256 KiB) fit.
-    static let defaultHeadroom = 1 << 20
+    /// Room for the tail of a chunk before the next one: packets of any common snap length (256 KiB) fit. A whole
+    /// huge page, so that each chunk is read into one (see `POSIX.allocateIOBuffer`).
+    static let defaultHeadroom = 2 << 20
     let queue: ReadAheadQueue
     /// The chunk the reader's window points into, given back when the window moves on.
     private var current: Int?
@@ -152,7 +153,7 @@ final class ReadAheadQueue: @unchecked Sendable {
         self.chunkSize = chunkSize
         self.headroom = headroom
         buffers = (0..<ReadAheadQueue.bufferCount).map { _ in
-            UnsafeMutableRawPointer.allocate(byteCount: headroom + chunkSize, alignment: POSIX.directAlignment)
+            POSIX.allocateIOBuffer(byteCount: headroom + chunkSize)
         }
         free = Array(buffers.indices)
     }
