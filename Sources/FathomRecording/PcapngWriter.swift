@@ -64,8 +64,9 @@ public final class PcapngWriter {
     static let backgroundDepth = 4
     /// The direct writes' thread, started with the first one.
     private var background: BackgroundFileWrites?
-    /// Buffers back from the background thread, ready for reuse.
-    private var spareBuffers: [UnsafeMutableRawPointer] = []
+    /// Where buffers of `capacity` bytes come from and go back to: shared by the segments of a store, or the writer's
+    /// own.
+    private var buffers: IOBufferPool
     /// Packets and bytes of flushes handed to the background thread and not yet known to be written.
     private var pendingPackets: UInt64 = 0
     private var pendingPacketBytes: UInt64 = 0
@@ -113,21 +114,34 @@ public final class PcapngWriter {
     /// `written`, when given, is called with each write's bytes (valid only during the call; they may end inside a
     /// block the next call completes) and their file offset once they are in the file: on the capture thread, or
     /// with direct I/O on the writes' thread (one call at a time, in file order).
+    /// `buffers`, when given, supplies the buffers (of its size, whatever `bufferCapacity` says); see `bufferPool`.
     public init(fileDescriptor: Int32, directFileDescriptor: Int32 = -1,
-                bufferCapacity: Int = PcapngWriter.defaultBufferCapacity,
+                bufferCapacity: Int = PcapngWriter.defaultBufferCapacity, buffers: IOBufferPool? = nil,
                 application: String = "fathom", written: ((UnsafeRawBufferPointer, UInt64) -> Void)? = nil) {
         self.fileDescriptor = fileDescriptor
         self.directFileDescriptor = directFileDescriptor
         output = nil
         self.written = written
-        capacity = Self.roundedCapacity(bufferCapacity)
-        buffer = POSIX.allocateIOBuffer(byteCount: capacity)
+        self.buffers = buffers ?? Self.bufferPool(bufferCapacity: bufferCapacity)
+        capacity = self.buffers.byteCount
+        buffer = self.buffers.take()
         encodeSectionHeader(application: application)
+    }
+
+    /// Buffers for writers of `bufferCapacity`, to share between the writers of successive files so that each does
+    /// not fault in fresh memory: as many as one writer holds at once (its buffer and the queued ones) and one more.
+    public static func bufferPool(bufferCapacity: Int = PcapngWriter.defaultBufferCapacity) -> IOBufferPool {
+        IOBufferPool(byteCount: roundedCapacity(bufferCapacity), limit: backgroundDepth + 2)
     }
 
     /// At least two pages, in whole pages, so a full buffer always holds a whole page past the carried one.
     private static func roundedCapacity(_ requested: Int) -> Int {
         POSIX.wholePages(max(requested, 2 * POSIX.directAlignment))
+    }
+
+    /// Gives a buffer back to the pool, or frees it when it has another size (grown for an oversized packet).
+    private func release(_ released: UnsafeMutableRawPointer, capacity releasedCapacity: Int) {
+        if releasedCapacity == buffers.byteCount { buffers.give(released) } else { released.deallocate() }
     }
 
     /// Starts a section whose bytes go to `output` at each flush (it returns 0, or an errno to fail the writer).
@@ -137,15 +151,15 @@ public final class PcapngWriter {
         directFileDescriptor = -1
         self.output = output
         written = nil
-        capacity = Self.roundedCapacity(bufferCapacity)
-        buffer = POSIX.allocateIOBuffer(byteCount: capacity)
+        buffers = Self.bufferPool(bufferCapacity: bufferCapacity)
+        capacity = buffers.byteCount
+        buffer = buffers.take()
         encodeSectionHeader(application: application)
     }
 
     deinit {
-        for done in background?.stop() ?? [] { done.job.buffer.deallocate() }
-        for spare in spareBuffers { spare.deallocate() }
-        buffer.deallocate()
+        for done in background?.stop() ?? [] { release(done.job.buffer, capacity: done.job.capacity) }
+        release(buffer, capacity: capacity)
     }
 
     /// Bytes the EPB of a packet with `capturedLength` bytes takes in the file.
@@ -237,8 +251,7 @@ public final class PcapngWriter {
         // the next direct write starts on a page boundary) or the bytes not written yet.
         let keepsWrittenPage = end == used
         let from = keepsWrittenPage ? wholePages : end
-        let next = spareBuffers.popLast()
-            ?? POSIX.allocateIOBuffer(byteCount: capacity)
+        let next = buffers.take()
         next.copyMemory(from: buffer + from, byteCount: used - from)
         buffer = next
         bufferOffset &+= UInt64(from)
@@ -268,7 +281,7 @@ public final class PcapngWriter {
         var failure: Int32 = 0
         for done in background.finished(waiting: waiting) {
             let job = done.job
-            defer { if job.capacity == capacity { spareBuffers.append(job.buffer) } else { job.buffer.deallocate() } }
+            defer { release(job.buffer, capacity: job.capacity) }
             if done.errno != 0 {
                 failure = failure == 0 ? done.errno : failure
                 continue
@@ -285,7 +298,7 @@ public final class PcapngWriter {
         if background.refusedDirectWrites { directFileDescriptor = -1 }
         guard failure != 0 else { return }
         // Everything after the failed write was skipped: wait for the rest, then fail as a synchronous write would.
-        for done in background.finished(waiting: true) { spareBuffers.append(done.job.buffer) }
+        for done in background.finished(waiting: true) { release(done.job.buffer, capacity: done.job.capacity) }
         bufferedPackets &+= pendingPackets
         bufferedPacketBytes &+= pendingPacketBytes
         pendingPackets = 0
@@ -375,14 +388,14 @@ public final class PcapngWriter {
                                    lostPacketBytes: error.lostPacketBytes + UInt64(packetLength), reason: error.reason)
         }
         if used + length > capacity {
-            let larger = UnsafeMutableRawPointer.allocate(
-                byteCount: Self.roundedCapacity(used + length), alignment: POSIX.directAlignment)
-            larger.copyMemory(from: buffer, byteCount: used)  // the bytes kept
-            buffer.deallocate()
-            buffer = larger
-            capacity = Self.roundedCapacity(used + length)
-            for spare in spareBuffers { spare.deallocate() }  // the old size; buffers in flight are freed on return
-            spareBuffers.removeAll()
+            // From now on this writer's buffers are its own, of the larger size; buffers of the old size still in
+            // flight are freed when they come back.
+            let (previous, previousPool) = (buffer, buffers)
+            buffers = Self.bufferPool(bufferCapacity: used + length)
+            buffer = buffers.take()
+            buffer.copyMemory(from: previous, byteCount: used)  // the bytes kept
+            previousPool.give(previous)
+            capacity = buffers.byteCount
         }
     }
 

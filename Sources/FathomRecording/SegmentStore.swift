@@ -89,6 +89,8 @@ public final class SegmentStore: PacketSink {
     /// The open segment's writer and first packet time, for the per-packet path: reading them through `current`
     /// cost a retain and a release per packet (a fifth of the capture thread's time). `current` keeps the writer alive.
     private var currentWriter: Unmanaged<PcapngWriter>?
+    /// The write buffers, handed from each segment's writer to the next.
+    private let writeBuffers: IOBufferPool
     private var currentFirstPacketNanoseconds: UInt64 = 0
     /// Closed segments, oldest first.
     var closed: [SegmentInfo] = []
@@ -109,6 +111,7 @@ public final class SegmentStore: PacketSink {
     /// Creates the directory, checks it is writable, repairs segments torn by a crash and adopts the others.
     public init(configuration: Configuration) throws(RecordingError) {
         self.configuration = configuration
+        writeBuffers = PcapngWriter.bufferPool(bufferCapacity: configuration.writeBufferBytes)
         segmentsDirectory = configuration.directory + "/segments"
         segmentNanoseconds = configuration.segmentSeconds &* 1_000_000_000
         let code = POSIX.makeDirectories(segmentsDirectory)
@@ -266,8 +269,7 @@ public final class SegmentStore: PacketSink {
         }
         let directFD = configuration.directWrites ? POSIX.openForDirectWriting(path) : -1
         let writer = PcapngWriter(
-            fileDescriptor: fd, directFileDescriptor: directFD, bufferCapacity: configuration.writeBufferBytes,
-            written: written)
+            fileDescriptor: fd, directFileDescriptor: directFD, buffers: writeBuffers, written: written)
         let segment = OpenSegment(
             path: path, sequence: sequence, firstPacketNanoseconds: firstPacketNanoseconds, fileDescriptor: fd,
             directFileDescriptor: directFD, writer: writer)

@@ -76,4 +76,45 @@ final class PcapngDirectWriteTests: XCTestCase {
         buffered.flush()
         XCTAssertFalse(buffered.statistics.snapshot().isWritingDirectly)
     }
+
+    /// The writers of successive segments share their buffers: a buffer a file was written from is reused for the next
+    /// file, and must leave no trace of it. The same packets give the same bytes through reused and fresh buffers.
+    func testWritersOfSuccessiveFilesShareBuffersWithoutCarryingBytesOver() throws {
+        let directory = try TemporaryDirectory()
+        let pool = PcapngWriter.bufferPool(bufferCapacity: 8192)
+        func write(_ packets: [TestPacket], to name: String, buffers: IOBufferPool?) throws -> [UInt8] {
+            let path = directory.path + "/" + name
+            let (fd, direct) = try openDirect(path)
+            defer { close(fd); close(direct) }
+            let writer = PcapngWriter(fileDescriptor: fd, directFileDescriptor: direct, bufferCapacity: 8192,
+                                      buffers: buffers)
+            for (index, packet) in packets.enumerated() {
+                try packet.bytes.withUnsafeBytes { try writer.append(packet.metadata, $0) }
+                if index % 97 == 0 { try writer.flush() }
+            }
+            try writer.flush()
+            XCTAssertEqual(try readAllPackets(path).packets, packets, name)
+            return try fileBytes(path)
+        }
+        // The first file fills the pool's buffers with its bytes; the second has other sizes (other padding) and a
+        // packet larger than a buffer, which gives that writer larger buffers of its own.
+        _ = try write(makePackets(500, seed: 7, sizes: 0...1600), to: "first.pcapng", buffers: pool)
+        let second = makePackets(300, seed: 8, sizes: 1...61) + makePackets(1, seed: 9, sizes: 20_000...20_000)
+            + makePackets(200, seed: 10, sizes: 0...900)
+        let reused = try write(second, to: "second.pcapng", buffers: pool)
+        let fresh = try write(second, to: "fresh.pcapng", buffers: nil)
+        let firstDifference = zip(reused, fresh).enumerated().first { $0.element.0 != $0.element.1 }?.offset
+        XCTAssertTrue(reused == fresh, "\(reused.count) and \(fresh.count) bytes, first difference at \(firstDifference ?? -1)")
+    }
+
+    /// The pool hands back what it was given, newest first, and keeps no more idle buffers than its limit.
+    func testBufferPoolReusesBuffersUpToItsLimit() {
+        let pool = IOBufferPool(byteCount: 4096, limit: 2)
+        let buffers = (0..<3).map { _ in pool.take() }
+        XCTAssertEqual(Set(buffers).count, 3)
+        for buffer in buffers { pool.give(buffer) }  // the third is freed: two are kept
+        let again = [pool.take(), pool.take()]
+        XCTAssertEqual(again, [buffers[1], buffers[0]])
+        for buffer in again { pool.give(buffer) }
+    }
 }
