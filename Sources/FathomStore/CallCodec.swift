@@ -15,7 +15,7 @@ enum CallCodec {
         writer.string(call.id)
         writer.signed(call.ts)
         writer.string(call.node)
-        writer.byte(UInt8(CaptureSource.allCases.firstIndex(of: call.captureSource) ?? 0))
+        writer.byte(sourceCode(call.captureSource))
         writer.string(call.proto)
         writer.endpoint(call.src)
         writer.endpoint(call.dst)
@@ -69,6 +69,16 @@ enum CallCodec {
         }
         writer.string(call.connectionID)
         out = writer.out
+    }
+
+    /// A capture source's position in `CaptureSource.allCases`, which is how records name it (`allCases` builds an
+    /// array on every use).
+    static func sourceCode(_ source: CaptureSource) -> UInt8 {
+        switch source {
+        case .ebpf: 0
+        case .ebpfTLS: 1
+        case .pcap: 2
+        }
     }
 
     /// The call a record holds; a damaged record is an error naming the byte offset, never a crash.
@@ -168,9 +178,12 @@ enum CallCodec {
 
         mutating func headers(_ headers: [Header]) {
             unsigned(UInt64(headers.count))
-            for index in headers.indices {
-                string(headers[index].name)
-                string(headers[index].value)
+            // Through the buffer: subscripting the array copied each header (retaining both strings) to read a field.
+            headers.withUnsafeBufferPointer { headers in
+                for index in headers.indices {
+                    string(headers[index].name)
+                    string(headers[index].value)
+                }
             }
         }
 

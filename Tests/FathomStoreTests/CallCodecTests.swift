@@ -34,6 +34,17 @@ final class CallCodecTests: XCTestCase {
         XCTAssertEqual(try bytes.withUnsafeBytes { try CallCodec.decode($0) }, minimal)
     }
 
+    /// Records name the capture source by its position in `allCases`: every source comes back as itself.
+    func testEveryCaptureSourceRoundTrips() throws {
+        for source in CaptureSource.allCases {
+            var call = Self.full
+            call.captureSource = source
+            var bytes: [UInt8] = []
+            CallCodec.encode(call, into: &bytes)
+            XCTAssertEqual(try bytes.withUnsafeBytes { try CallCodec.decode($0) }.captureSource, source)
+        }
+    }
+
     /// Every truncation and every single-byte corruption of a record is an error or a call, never a crash.
     func testDamagedRecordsAreErrorsWithOffsets() throws {
         var bytes: [UInt8] = []
