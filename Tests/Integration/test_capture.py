@@ -316,7 +316,8 @@ def test_full_disk_counts_drops_and_resumes(root, agents, tmp_path):
         run("mount", "-o", "remount,size=64m", str(mount))
         flood(2, 20_000).wait(timeout=30)
         time.sleep(2.5)  # the store retries about once a second
-        assert agent.metric_sum("fathom_recording_written_packets_total") > written
+        assert agent.metric_sum("fathom_recording_written_packets_total") > written, (
+            {k: v for k, v in agent.metrics().items() if k.startswith("fathom_recording")}, agent.output()[-3000:])
         assert agent.stop() == 0, agent.output()
     finally:
         run("umount", "-l", str(mount), check=False)
