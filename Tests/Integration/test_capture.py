@@ -314,8 +314,14 @@ def test_full_disk_counts_drops_and_resumes(root, agents, tmp_path):
         assert agent.wait_ready()  # still up and answering
         written = agent.metric_sum("fathom_recording_written_packets_total")
         run("mount", "-o", "remount,size=64m", str(mount))
-        flood(2, 20_000).wait(timeout=30)
-        time.sleep(2.5)  # the store retries about once a second
+        # The store retries about once a second and drops what arrives before: traffic must go on past a retry (one
+        # short flood could end before it, and then nothing is left to write).
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            flood(0.3, 5_000).wait(timeout=30)
+            time.sleep(0.3)
+            if agent.metric_sum("fathom_recording_written_packets_total") > written:
+                break
         assert agent.metric_sum("fathom_recording_written_packets_total") > written, (
             {k: v for k, v in agent.metrics().items() if k.startswith("fathom_recording")}, agent.output()[-3000:])
         assert agent.stop() == 0, agent.output()
