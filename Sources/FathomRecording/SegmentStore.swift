@@ -36,7 +36,7 @@ public final class SegmentStore: PacketSink {
         /// Write whole pages with O_DIRECT where the file system allows it (see `PcapngWriter`).
         public var directWrites: Bool = true
 
-        /// The defaults (64 MiB / 60 s segments, 2 GiB retention, 1 MiB buffer) under `directory`.
+        /// The defaults (64 MiB / 60 s segments, 2 GiB retention, 2 MiB buffer) under `directory`.
         public init(directory: String) { self.directory = directory }
     }
 
