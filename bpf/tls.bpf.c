@@ -83,18 +83,28 @@ struct {
 	__type(value, __s32);
 } ssl_fds SEC(".maps");
 
-/* Plaintext bytes seen so far per connection and direction, keyed by the struct sock address. */
-struct stream_offsets {
+/* Per connection, keyed by the struct sock address: plaintext bytes seen so far each way, and the connection's
+ * addresses and ports, read once. A later call reads only the socket's cookie and port pair: a socket that reuses the
+ * address differs in one of them, and then starts afresh, its offsets at 0. */
+struct connection {
 	__u64 egress;
 	__u64 ingress;
+	__u64 cookie;
+	__u32 ports; /* skc_portpair as read */
+	__u16 family;
+	__u16 local_port;
+	__u16 remote_port;
+	__u16 reserved[3];
+	__u32 local_addr[4];
+	__u32 remote_addr[4];
 };
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
 	__uint(max_entries, 65536);
 	__type(key, __u64);
-	__type(value, struct stream_offsets);
-} offsets SEC(".maps");
+	__type(value, struct connection);
+} connections SEC(".maps");
 
 struct tls_record {
 	struct fathom_tls_header header;
@@ -133,25 +143,40 @@ static __always_inline struct sock *sock_of_fd(__s32 fd)
 	return socket ? BPF_CORE_READ(socket, sk) : NULL;
 }
 
-/* Fills the connection fields of the header from the socket; false when it is not an IPv4/IPv6 socket. */
-static __always_inline bool describe_connection(struct fathom_tls_header *h, struct sock *sk)
+/* Reads the addresses and ports of the socket into `c`; false when it is not an IPv4/IPv6 socket. */
+static __always_inline bool describe_connection(struct connection *c, struct sock *sk)
 {
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	if (family == AF_INET) {
-		h->local_addr[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
-		h->remote_addr[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		c->local_addr[0] = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		c->remote_addr[0] = BPF_CORE_READ(sk, __sk_common.skc_daddr);
 	} else if (family == AF_INET6) {
-		BPF_CORE_READ_INTO(&h->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
-		BPF_CORE_READ_INTO(&h->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&c->local_addr, sk, __sk_common.skc_v6_rcv_saddr.in6_u.u6_addr32);
+		BPF_CORE_READ_INTO(&c->remote_addr, sk, __sk_common.skc_v6_daddr.in6_u.u6_addr32);
 	} else {
 		return false;
 	}
-	h->family = family;
-	h->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
-	h->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
-	h->socket_cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
-	h->connection_id = (__u64)sk;
+	c->family = family;
+	c->local_port = BPF_CORE_READ(sk, __sk_common.skc_num);
+	c->remote_port = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
 	return true;
+}
+
+/* The connection of socket `sk`, described on its first call (or when the address now holds another socket); NULL
+ * when it is not an IPv4/IPv6 socket. */
+static __always_inline struct connection *connection_of(struct sock *sk)
+{
+	__u64 key = (__u64)sk;
+	__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
+	__u32 ports = BPF_CORE_READ(sk, __sk_common.skc_portpair);
+	struct connection *c = bpf_map_lookup_elem(&connections, &key);
+	if (c && c->cookie == cookie && c->ports == ports)
+		return c;
+	struct connection fresh = { .cookie = cookie, .ports = ports };
+	if (!describe_connection(&fresh, sk))
+		return NULL;
+	bpf_map_update_elem(&connections, &key, &fresh, BPF_ANY);
+	return bpf_map_lookup_elem(&connections, &key);
 }
 
 struct chunk_loop {
@@ -219,17 +244,17 @@ static __always_inline void emit_call(struct sock *sk, __u8 direction, const __u
 	h->call_length = length;
 	bpf_get_current_comm(&h->comm, sizeof(h->comm));
 
-	if (sk && describe_connection(h, sk)) {
-		__u64 key = (__u64)sk;
-		struct stream_offsets *o = bpf_map_lookup_elem(&offsets, &key);
-		if (!o) {
-			struct stream_offsets fresh = {};
-			bpf_map_update_elem(&offsets, &key, &fresh, BPF_NOEXIST);
-			o = bpf_map_lookup_elem(&offsets, &key);
-		}
-		if (o)
-			h->stream_offset = __sync_fetch_and_add(direction == FATHOM_DIRECTION_EGRESS ? &o->egress : &o->ingress,
-								length);
+	struct connection *c = sk ? connection_of(sk) : NULL;
+	if (c) {
+		h->family = c->family;
+		h->local_port = c->local_port;
+		h->remote_port = c->remote_port;
+		__builtin_memcpy(h->local_addr, c->local_addr, sizeof(h->local_addr));
+		__builtin_memcpy(h->remote_addr, c->remote_addr, sizeof(h->remote_addr));
+		h->socket_cookie = c->cookie;
+		h->connection_id = (__u64)sk;
+		h->stream_offset = __sync_fetch_and_add(direction == FATHOM_DIRECTION_EGRESS ? &c->egress : &c->ingress,
+							length);
 	} else {
 		h->flags |= FATHOM_TLS_UNJOINED;
 	}
