@@ -5,13 +5,9 @@ struct DirectionPair<Element> {
     private var low: Element
     private var high: Element
 
-    init(_ low: Element, _ high: Element) {
-        self.low = low
-        self.high = high
-    }
-
     init(repeating value: Element) {
-        self.init(value, value)
+        low = value
+        high = value
     }
 
     /// The value of `direction`, which must be 0 or 1.
