@@ -85,7 +85,9 @@ struct {
 
 /* Per connection, keyed by the struct sock address: plaintext bytes seen so far each way, and the connection's
  * addresses and ports, read once. A later call reads only the socket's cookie and port pair: a socket that reuses the
- * address differs in one of them, and then starts afresh, its offsets at 0. */
+ * address differs in one of them, and then starts afresh, its offsets at 0. A cookie is made the first time something
+ * asks for it (the capture program, at the socket's next packet): a connection first seen without one (opened before
+ * the agent) takes it then and keeps its offsets. */
 struct connection {
 	__u64 egress;
 	__u64 ingress;
@@ -170,8 +172,10 @@ static __always_inline struct connection *connection_of(struct sock *sk)
 	__u64 cookie = BPF_CORE_READ(sk, __sk_common.skc_cookie.counter);
 	__u32 ports = BPF_CORE_READ(sk, __sk_common.skc_portpair);
 	struct connection *c = bpf_map_lookup_elem(&connections, &key);
-	if (c && c->cookie == cookie && c->ports == ports)
+	if (c && c->ports == ports && (c->cookie == cookie || c->cookie == 0)) {
+		c->cookie = cookie;
 		return c;
+	}
 	struct connection fresh = { .cookie = cookie, .ports = ports };
 	if (!describe_connection(&fresh, sk))
 		return NULL;

@@ -167,6 +167,43 @@ def test_curl_and_python_plaintext_joined_to_connection_pid_and_cgroup(agents, c
     assert f"X-Secret: {secret}" in fields
 
 
+def test_connection_opened_before_the_agent_is_joined_in_order(agents, cgroups, certificate, tmp_path):
+    """A keep-alive connection opened before the agent started: its later requests are joined to it, in order and
+    without a gap, on both sides. Its socket has no cookie until the agent sees its first packet, after the first
+    record: the stream must go on, not start again."""
+    server_cgroup, _ = cgroups.make("tls-early-server")
+    client_cgroup, client_cgroup_id = cgroups.make("tls-early-client")
+    server = Server(certificate, server_cgroup)
+    secret = "early-" + uuid.uuid4().hex[:8]
+    client = subprocess.Popen(
+        Cgroups.wrap(client_cgroup, [sys.executable, TLS_TRAFFIC, "client", str(server.port), secret, "/early",
+                                     "0", "4", "pause"]),
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert client.stdout.readline().strip() == f"GET /early?i=0 secret={secret} len=0 sum=0"
+        agent = agents(tmp_path / "data")
+        wait_hooked(agent, client.pid)
+        wait_hooked(agent, server.proc.pid)
+        out, err = client.communicate("go\n", timeout=30)
+        assert out.splitlines() == [f"GET /early?i={i} secret={secret} len=0 sum=0" for i in range(1, 4)], err
+        time.sleep(0.5)
+        assert agent.stop() == 0
+    finally:
+        client.kill()
+        server.stop()
+    packets = tls_segments(tmp_path / "data")
+    sent, chosen = stream(packets, client.pid, "outbound", dport=server.port)
+    assert {p["cgroup_id"] for p in chosen} == {client_cgroup_id}
+    client_port = chosen[0]["sport"]
+    received, _ = stream(packets, server.proc.pid, "inbound", sport=client_port)
+    # The server was already waiting inside SSL_read for request 1 when the probes were attached: that call's entry
+    # was never seen, so its plaintext cannot be. The client's write of it started after: it is there.
+    for data, first in ((sent, 1), (received, 2)):
+        positions = [data.find(f"GET /early?i={i} HTTP/1.1\r\n".encode()) for i in range(first, 4)]
+        assert -1 not in positions and positions == sorted(positions), data[:400]
+        assert b"GET /early?i=0 " not in data
+
+
 def test_one_mebibyte_body_arrives_whole_and_in_order(agents, cgroups, certificate, tmp_path):
     server_cgroup, _ = cgroups.make("tls-big-server")
     client_cgroup, _ = cgroups.make("tls-big-client")

@@ -48,11 +48,15 @@ def main():
         server.serve_forever()
     elif sys.argv[1] == "client":
         port, secret, path, size, count = int(sys.argv[2]), sys.argv[3], sys.argv[4], int(sys.argv[5]), int(sys.argv[6])
+        # "pause": after the first request, the connection stays open until a line arrives on stdin.
+        pause = sys.argv[7:] == ["pause"]
         context = ssl._create_unverified_context()
         connection = http.client.HTTPSConnection("127.0.0.1", port, context=context, timeout=30)
         for i in range(count):
             connection.request("GET", f"{path}?i={i}", headers={"X-Secret": secret})
             print(connection.getresponse().read().decode(), flush=True)
+            if pause and i == 0:
+                sys.stdin.readline()
         if size:
             connection.request("POST", path, body=body(size), headers={"X-Secret": secret})
             print(connection.getresponse().read().decode(), flush=True)
