@@ -140,17 +140,24 @@ report "(c2) agent, no dissection" "$c2"
 
 start_agent
 echo 1 >/proc/sys/kernel/bpf_stats_enabled
+# Each TLS program's runs and BPF time: before and after, as "name runs ns" lines.
 stats() { bpftool prog show -j | python3 -c '
 import json, sys
-progs = [p for p in json.load(sys.stdin) if p.get("name", "").startswith("tls_")]
-print(sum(p.get("run_cnt", 0) for p in progs), sum(p.get("run_time_ns", 0) for p in progs))'; }
-read -r runs_before ns_before <<<"$(stats)"
+for p in json.load(sys.stdin):
+    if p.get("name", "").startswith("tls_"):
+        print(p["name"], p.get("run_cnt", 0), p.get("run_time_ns", 0))'; }
+stats >"$work/stats.before"
 c=$(measure)
-read -r runs_after ns_after <<<"$(stats)"
+stats >"$work/stats.after"
 report "(c) fathom agent" "$c"
 requests=$(awk '{ print $6 }' <<<"$c")
-awk -v r="$requests" -v runs=$((runs_after - runs_before)) -v ns=$((ns_after - ns_before)) 'BEGIN {
-	printf "agent BPF: %.2f TLS program runs per request (uprobes + nested-syscall tracepoints), %.0f ns BPF time per request\n", runs / r, ns / r }'
+awk -v r="$requests" 'FNR == NR { runs[$1] -= $2; ns[$1] -= $3; next } { runs[$1] += $2; ns[$1] += $3 }
+	END {
+		for (name in runs) { total_runs += runs[name]; total_ns += ns[name] }
+		printf "agent BPF: %.2f TLS program runs per request (uprobes + nested-syscall tracepoints), %.0f ns BPF time per request\n", total_runs / r, total_ns / r
+		for (name in runs) if (runs[name] > 0)
+			printf "  %-28s %6.2f runs/request %7.0f ns/run %7.0f ns/request\n", name, runs[name] / r, ns[name] / runs[name], ns[name] / r
+	}' "$work/stats.before" "$work/stats.after"
 ra=$(awk '{ print $1 }' <<<"$a")
 rc=$(awk '{ print $1 }' <<<"$c")
 awk -v a="$ra" -v c="$rc" 'BEGIN { printf "cost per request above (a): %.1f µs (%.0f%% fewer req/s)\n", (1e6 / c - 1e6 / a), (1 - c / a) * 100 }'
