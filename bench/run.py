@@ -8,6 +8,12 @@ Capture cost is paid in the kernel on the sender's CPU, so the sender's packets/
 fraction of packets captured and the capturing process's own CPU seconds per million packets. The sender's own CPU
 per datagram and how often the receiver went to sleep say why a rate moved: the receiver's protocol work on loopback
 runs on the sender's CPU, and each time the receiver has emptied its queue and sleeps, the sender pays for waking it.
+
+Every contender runs in two placements, interleaved: "spread" (the scheduler places sender and receiver, as the issue
+describes) and "one CPU" (sender and receiver pinned to CPU 0, the capturing process left to the other). Spread, the
+sender's rate also depends on how quickly the receiver's CPU wakes: on a 2-vCPU VM a capture that leaves that CPU
+idle makes the receiver sleep and be woken more often, each wake-up paid by the sender, so a thriftier capture can
+slow the sender. On one CPU no wake-up crosses CPUs and the rate measures what each capture costs in the kernel.
 """
 import os
 import re
@@ -31,11 +37,16 @@ PORT = 47999
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 
+PLACEMENTS = {"spread": [], "one CPU": ["taskset", "-c", "0"]}
+placement = "spread"  # the placement of the flood being run
+
+
 def flood():
     """Datagrams sent, seconds, and the sender's CPU µs and the receiver's sleeps per datagram (from rusage)."""
-    receiver = subprocess.Popen([FLOOD, "recv", "127.0.0.1", str(PORT), str(SECONDS + 1)], stdout=subprocess.PIPE, text=True)
+    pin = PLACEMENTS[placement]
+    receiver = subprocess.Popen(pin + [FLOOD, "recv", "127.0.0.1", str(PORT), str(SECONDS + 1)], stdout=subprocess.PIPE, text=True)
     assert receiver.stdout.readline().strip() == "ready"
-    sender = subprocess.Popen([FLOOD, "send", "127.0.0.1", str(PORT), str(SECONDS), str(MAX_PACKETS), "64"],
+    sender = subprocess.Popen(pin + [FLOOD, "send", "127.0.0.1", str(PORT), str(SECONDS), str(MAX_PACKETS), "64"],
                               stdout=subprocess.PIPE, text=True)
     out = sender.stdout.read()
     _, status, sender_usage = os.wait4(sender.pid, 0)
@@ -132,49 +143,64 @@ def with_tcpdump(workdir):
             "cpu": cpu, "sent": sent, **costs}
 
 
-def main():
-    os.makedirs(os.path.dirname(FLOOD), exist_ok=True)
-    subprocess.run(["gcc", "-O2", "-o", FLOOD, os.path.join(ROOT, "bench", "udpflood.c")], check=True)
-    subprocess.run([CLANG, "-target", "bpf", "-D__TARGET_ARCH_x86", "-O2", "-g", "-Wall", "-Werror",
-                    "-I", os.path.join(ROOT, "bpf"), "-c", os.path.join(ROOT, "bench", "empty_hooks.bpf.c"),
-                    "-o", EMPTY_HOOKS], check=True)
-    results = {"none": [], "fathom": [], "fathom-rec": [], "tcpdump": [], "hooks": []}
-    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR", "/var/tmp")) as workdir:
-        for _ in range(RUNS):  # interleaved, so drift in the machine's speed hits every contender alike
-            results["none"].append(no_capture())
-            results["fathom"].append(with_fathom(workdir))
-            shutil.rmtree(os.path.join(workdir, "fathom"), ignore_errors=True)
-            results["fathom-rec"].append(with_fathom(workdir, "--no-dissection"))
-            shutil.rmtree(os.path.join(workdir, "fathom"), ignore_errors=True)
-            results["tcpdump"].append(with_tcpdump(workdir))
-            results["hooks"].append(with_empty_hooks())
+def run_all(workdir):
+    """One run of every contender in the current placement."""
+    results = {"none": no_capture(), "fathom": with_fathom(workdir)}
+    shutil.rmtree(os.path.join(workdir, "fathom"), ignore_errors=True)
+    results["fathom-rec"] = with_fathom(workdir, "--no-dissection")
+    shutil.rmtree(os.path.join(workdir, "fathom"), ignore_errors=True)
+    results["tcpdump"] = with_tcpdump(workdir)
+    results["hooks"] = with_empty_hooks()
+    return results
+
+
+def report(name, results):
     base = median(r["pps"] for r in results["none"])
     rows = {}
-    for name, runs in results.items():
+    for contender, runs in results.items():
         pps = median(r["pps"] for r in runs)
         captured = None if runs[0]["captured"] is None else min(r["captured"] for r in runs)
         cpu = None if runs[0]["cpu_per_m"] is None else median(r["cpu_per_m"] for r in runs)
-        rows[name] = (pps, captured, cpu, median(r["sender_us"] for r in runs), median(r["sleeps_per_k"] for r in runs))
-    print(f"capture benchmark: 64-byte UDP over loopback, sendmmsg, {SECONDS:.0f} s x {RUNS} runs (medians); "
+        rows[contender] = (pps, captured, cpu, median(r["sender_us"] for r in runs),
+                           median(r["sleeps_per_k"] for r in runs))
+    print(f"\n{name}: 64-byte UDP over loopback, sendmmsg, {SECONDS:.0f} s x {RUNS} runs (medians); "
           "hooks = empty programs at fathom's cgroup_skb hooks")
     print(f"{'capture':<11}{'sender pps':>11}{'vs none':>9}{'vs tcpdump':>12}{'captured':>10}{'CPU s/M pkts':>14}"
           f"{'sender CPU us/pkt':>19}{'receiver sleeps/1k':>20}")
-    for name, (pps, captured, cpu, sender_us, sleeps) in rows.items():
+    for contender, (pps, captured, cpu, sender_us, sleeps) in rows.items():
         cap = "-" if captured is None else f"{captured * 100:.2f}%"
         cpu_text = "-" if cpu is None else f"{cpu:.3f}"
-        print(f"{name:<11}{pps:>11,.0f}{pps / base:>8.2f}x{pps / rows['tcpdump'][0]:>11.2f}x{cap:>10}{cpu_text:>14}"
+        print(f"{contender:<11}{pps:>11,.0f}{pps / base:>8.2f}x{pps / rows['tcpdump'][0]:>11.2f}x{cap:>10}{cpu_text:>14}"
               f"{sender_us:>19.2f}{sleeps:>20.0f}")
     # Wall time per datagram at the sender: what each capture adds above its floor.
-    per_datagram = {name: 1e6 / row[0] for name, row in rows.items()}
-    print(f"sender time per datagram above no capture: hooks alone {per_datagram['hooks'] - per_datagram['none']:.2f} us, "
-          f"fathom {per_datagram['fathom'] - per_datagram['none']:.2f} us "
+    per_datagram = {contender: 1e6 / row[0] for contender, row in rows.items()}
+    above = {contender: per_datagram[contender] - per_datagram["none"] for contender in rows}
+    print(f"sender time per datagram above no capture: hooks alone {above['hooks']:.2f} us, fathom {above['fathom']:.2f} us "
           f"({per_datagram['fathom'] - per_datagram['hooks']:.2f} above the hooks), recording only "
-          f"{per_datagram['fathom-rec'] - per_datagram['none']:.2f} us, tcpdump {per_datagram['tcpdump'] - per_datagram['none']:.2f} us")
+          f"{above['fathom-rec']:.2f} us, tcpdump {above['tcpdump']:.2f} us")
     print(f"fathom ring losses: {sum(r['lost'] for r in results['fathom'] + results['fathom-rec']):.0f}; "
           f"tcpdump kernel drops: {sum(r['dropped'] for r in results['tcpdump'])}")
     print(f"fathom CPU per packet vs tcpdump: {rows['fathom'][2] / rows['tcpdump'][2]:.2f}x with live dissection, "
           f"{rows['fathom-rec'][2] / rows['tcpdump'][2]:.2f}x recording only (--no-dissection) "
           "(fathom records each datagram twice, at both sockets, with cgroup id and socket cookie)")
+
+
+def main():
+    global placement
+    os.makedirs(os.path.dirname(FLOOD), exist_ok=True)
+    subprocess.run(["gcc", "-O2", "-o", FLOOD, os.path.join(ROOT, "bench", "udpflood.c")], check=True)
+    subprocess.run([CLANG, "-target", "bpf", "-D__TARGET_ARCH_x86", "-O2", "-g", "-Wall", "-Werror",
+                    "-I", os.path.join(ROOT, "bpf"), "-c", os.path.join(ROOT, "bench", "empty_hooks.bpf.c"),
+                    "-o", EMPTY_HOOKS], check=True)
+    results = {name: {} for name in PLACEMENTS}
+    with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR", "/var/tmp")) as workdir:
+        for _ in range(RUNS):  # interleaved, so drift in the machine's speed hits every contender alike
+            for placement in PLACEMENTS:
+                for contender, result in run_all(workdir).items():
+                    results[placement].setdefault(contender, []).append(result)
+    print("capture benchmark")
+    for name, placed in results.items():
+        report(name, placed)
 
 
 if __name__ == "__main__":
