@@ -84,7 +84,7 @@ static: root deps
 	Tests/Kernels/build-static-fathom.sh
 
 bench: root deps build-release
-	FATHOM=$(FATHOM) python3 bench/run.py
+	FATHOM=$(FATHOM) CLANG=$(CLANG) python3 bench/run.py
 	FATHOM=$(FATHOM) python3 bench/live_dissect.py
 	FATHOM=$(FATHOM) LIVE_BODY_BYTES=100 BENCH_RUNS=5 python3 bench/live_dissect.py
 	bench/dissect.sh $(FATHOM)
