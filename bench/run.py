@@ -37,13 +37,12 @@ PORT = 47999
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 
 
+# The command prefix that places sender and receiver.
 PLACEMENTS = {"spread": [], "one CPU": ["taskset", "-c", "0"]}
-placement = "spread"  # the placement of the flood being run
 
 
-def flood():
+def flood(pin):
     """Datagrams sent, seconds, and the sender's CPU µs and the receiver's sleeps per datagram (from rusage)."""
-    pin = PLACEMENTS[placement]
     receiver = subprocess.Popen(pin + [FLOOD, "recv", "127.0.0.1", str(PORT), str(SECONDS + 1)], stdout=subprocess.PIPE, text=True)
     assert receiver.stdout.readline().strip() == "ready"
     sender = subprocess.Popen(pin + [FLOOD, "send", "127.0.0.1", str(PORT), str(SECONDS), str(MAX_PACKETS), "64"],
@@ -58,8 +57,8 @@ def flood():
                                   "sleeps_per_k": receiver_usage.ru_nvcsw / sent * 1000}
 
 
-def no_capture():
-    sent, seconds, costs = flood()
+def no_capture(pin):
+    sent, seconds, costs = flood(pin)
     return {"pps": sent / seconds, "captured": None, "cpu_per_m": None, **costs}
 
 
@@ -69,7 +68,7 @@ def cgroup2_root():
     return next((r for r in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified") if r in roots), roots[0])
 
 
-def with_empty_hooks():
+def with_empty_hooks(pin):
     pins = f"/sys/fs/bpf/fathom-bench-{os.getpid()}"
     root = cgroup2_root()
     subprocess.run(["bpftool", "prog", "loadall", EMPTY_HOOKS, pins], check=True)
@@ -79,7 +78,7 @@ def with_empty_hooks():
             subprocess.run(["bpftool", "cgroup", "attach", root, hook, "pinned", f"{pins}/empty_{hook}", "multi"],
                            check=True)
             attached.append(hook)
-        sent, seconds, costs = flood()
+        sent, seconds, costs = flood(pin)
     finally:
         for hook in attached:
             subprocess.run(["bpftool", "cgroup", "detach", root, hook, "pinned", f"{pins}/empty_{hook}"])
@@ -87,7 +86,7 @@ def with_empty_hooks():
     return {"pps": sent / seconds, "captured": None, "cpu_per_m": None, **costs}
 
 
-def with_fathom(workdir, *options):
+def with_fathom(workdir, pin, *options):
     port = 48421
     agent = subprocess.Popen([FATHOM, "agent", "--data-dir", os.path.join(workdir, "fathom"), "--capture", "ebpf",
                               "--listen", f"127.0.0.1:{port}", "--retention-bytes", str(4 << 30), *options],
@@ -100,7 +99,7 @@ def with_fathom(workdir, *options):
             except OSError:
                 time.sleep(0.1)
         cpu0 = cpu_seconds(agent.pid)
-        sent, seconds, costs = flood()
+        sent, seconds, costs = flood(pin)
         time.sleep(0.5)
         after = metrics(port)
         # Live dissection may still be working through the flood: its CPU counts too, so wait (bounded) for it.
@@ -125,13 +124,13 @@ def with_fathom(workdir, *options):
             "records": records, "lost": lost, "cpu": cpu, "sent": sent, **costs}
 
 
-def with_tcpdump(workdir):
+def with_tcpdump(workdir, pin):
     path = os.path.join(workdir, "tcpdump.pcap")
     dump = subprocess.Popen(["tcpdump", "-i", "lo", "-w", path, "-s", "0", "udp", "port", str(PORT)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     time.sleep(1.0)
     cpu0 = cpu_seconds(dump.pid)
-    sent, seconds, costs = flood()
+    sent, seconds, costs = flood(pin)
     time.sleep(0.5)
     cpu = cpu_seconds(dump.pid) - cpu0
     dump.send_signal(signal.SIGINT)
@@ -143,14 +142,14 @@ def with_tcpdump(workdir):
             "cpu": cpu, "sent": sent, **costs}
 
 
-def run_all(workdir):
-    """One run of every contender in the current placement."""
-    results = {"none": no_capture(), "fathom": with_fathom(workdir)}
+def run_all(workdir, pin):
+    """One run of every contender with sender and receiver placed by `pin`."""
+    results = {"none": no_capture(pin), "fathom": with_fathom(workdir, pin)}
     shutil.rmtree(os.path.join(workdir, "fathom"), ignore_errors=True)
-    results["fathom-rec"] = with_fathom(workdir, "--no-dissection")
+    results["fathom-rec"] = with_fathom(workdir, pin, "--no-dissection")
     shutil.rmtree(os.path.join(workdir, "fathom"), ignore_errors=True)
-    results["tcpdump"] = with_tcpdump(workdir)
-    results["hooks"] = with_empty_hooks()
+    results["tcpdump"] = with_tcpdump(workdir, pin)
+    results["hooks"] = with_empty_hooks(pin)
     return results
 
 
@@ -186,7 +185,6 @@ def report(name, results):
 
 
 def main():
-    global placement
     os.makedirs(os.path.dirname(FLOOD), exist_ok=True)
     subprocess.run(["gcc", "-O2", "-o", FLOOD, os.path.join(ROOT, "bench", "udpflood.c")], check=True)
     subprocess.run([CLANG, "-target", "bpf", "-D__TARGET_ARCH_x86", "-O2", "-g", "-Wall", "-Werror",
@@ -195,8 +193,8 @@ def main():
     results = {name: {} for name in PLACEMENTS}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR", "/var/tmp")) as workdir:
         for _ in range(RUNS):  # interleaved, so drift in the machine's speed hits every contender alike
-            for placement in PLACEMENTS:
-                for contender, result in run_all(workdir).items():
+            for placement, pin in PLACEMENTS.items():
+                for contender, result in run_all(workdir, pin).items():
                     results[placement].setdefault(contender, []).append(result)
     print("capture benchmark")
     for name, placed in results.items():
